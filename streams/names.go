@@ -1,0 +1,63 @@
+// Package streams holds everything JetStream: the stream and subject names other
+// parts rely on, the raw-event envelope headers, stream definitions, the embedded
+// server and the publish helpers.
+package streams
+
+// Stream names, as operators see them in `nats stream ls`.
+const (
+	StreamIngest = "INGEST" // raw requests exactly as received
+	StreamEvents = "EVENTS" // domain events emitted by processors
+	StreamDLQ    = "DLQ"    // messages a processor gave up on
+)
+
+// Subject roots. Full subjects are built with the helpers below.
+const (
+	SubjectIngestAll = "ingest.>"
+	SubjectEventsAll = "events.>"
+	SubjectDLQAll    = "dlq.>"
+
+	SubjectIngestStripe     = "ingest.stripe"  // + .<event_type>
+	SubjectIngestWebhook    = "ingest.webhook" // + .<webhook_id>
+	SubjectIngestForm       = "ingest.form"    // + .<form_type>
+	SubjectIngestFacebook   = "ingest.facebook.leadgen"
+	SubjectIngestMailerLite = "ingest.mailerlite" // + .<event>
+
+	SubjectContactCreated      = "events.contact.created"
+	SubjectContactUpdated      = "events.contact.updated"
+	SubjectLeadCreated         = "events.lead.created"
+	SubjectBoardAssigned       = "events.board.assigned"
+	SubjectPaymentSucceeded    = "events.payment.succeeded"
+	SubjectPaymentFailed       = "events.payment.failed"
+	SubjectDisputeCreated      = "events.dispute.created"
+	SubjectInvoicePaid         = "events.invoice.paid"
+	SubjectSubscriptionCreated = "events.subscription.created"
+)
+
+// Envelope headers carried by every raw event in INGEST (DESIGN §4).
+const (
+	HdrMsgID            = "Nats-Msg-Id"
+	HdrSource           = "Hs-Source" // stripe | webhook | form | facebook | mailerlite
+	HdrWebhookID        = "Hs-Webhook-Id"
+	HdrWorkspaceID      = "Hs-Workspace-Id"
+	HdrReceivedAt       = "Hs-Received-At" // RFC 3339 with nanoseconds
+	HdrRequestID        = "Hs-Request-Id"
+	HdrRemoteAddr       = "Hs-Remote-Addr"
+	HdrUserAgent        = "Hs-User-Agent"
+	HdrContentType      = "Content-Type"
+	HdrStripeAPIVersion = "Hs-Stripe-Api-Version"
+	HdrFormType         = "Hs-Form-Type"
+	HdrEventType        = "Hs-Event-Type" // source event type (Stripe type, MailerLite event, …)
+	HdrIdempotencyKey   = "Hs-Idempotency-Key"
+	HdrOrigin           = "Hs-Origin"
+	// HdrCausationID names the source event a domain event derives from.
+	HdrCausationID = "Hs-Causation-Id"
+)
+
+// Sources, the values of HdrSource.
+const (
+	SourceStripe     = "stripe"
+	SourceWebhook    = "webhook"
+	SourceForm       = "form"
+	SourceFacebook   = "facebook"
+	SourceMailerLite = "mailerlite"
+)

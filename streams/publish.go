@@ -1,0 +1,51 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrPublish wraps every failure to get a PubAck: the caller must not report
+// success (the gateway answers 503 with Retry-After).
+var ErrPublish = errors.New("streams: publish not acknowledged")
+
+// Publisher publishes with a Nats-Msg-Id and waits for the stream's PubAck.
+// Concurrent callers share the connection's asynchronous publish pipeline
+// (PublishMsgAsync), so many requests travel in one round trip ("group commit")
+// while each still waits for its own acknowledgement.
+type Publisher struct {
+	JS jetstream.JetStream
+}
+
+// Publish stores msg (whose Nats-Msg-Id header must be set) and returns the
+// acknowledgement. It returns only once the stream has the message, or with an
+// error wrapping ErrPublish.
+func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if msg.Header.Get(nats.MsgIdHdr) == "" {
+		return nil, fmt.Errorf("%w: %s has no %s", ErrPublish, msg.Subject, nats.MsgIdHdr)
+	}
+	f, err := p.JS.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrPublish, ctx.Err())
+	}
+}
+
+// NewMsg builds a message with the dedup id set.
+func NewMsg(subject, msgID string, body []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = body
+	m.Header.Set(nats.MsgIdHdr, msgID)
+	return m
+}
