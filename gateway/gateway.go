@@ -1,0 +1,226 @@
+// Package gateway is Hookstream's HTTP ingest: routes, request verification,
+// validation and the durable publish that precedes every 2xx.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Publisher stores a message and returns the stream's acknowledgement
+// (streams.Publisher in production).
+type Publisher interface {
+	Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error)
+}
+
+// Check is one readiness probe (NATS, streams, Postgres).
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// ResultWaiter delivers the contacts processor's answer to one event
+// (?wait= on lead-vendor webhooks). Optional: without it ?wait is ignored.
+type ResultWaiter interface {
+	// Expect starts listening for eventID's result. It is called before the
+	// publish so a fast processor cannot answer before anyone listens.
+	Expect(eventID string) (ResultWait, error)
+}
+
+// ResultWait is one pending ?wait.
+type ResultWait interface {
+	// Wait returns the result body (JSON), or ctx's error when it runs out.
+	Wait(ctx context.Context) ([]byte, error)
+	// Stop releases the subscription.
+	Stop()
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Publisher Publisher
+	Webhooks  *WebhookCache
+	Checks    []Check
+	Waiter    ResultWaiter
+	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
+	Log       *slog.Logger
+}
+
+// Gateway serves the ingest routes.
+type Gateway struct {
+	cfg     Config
+	deps    Deps
+	mux     *http.ServeMux
+	metrics *Metrics
+	log     *slog.Logger
+	ipLimit *ipLimiter
+}
+
+// New builds the gateway; mount more routes with Handle.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Publisher == nil {
+		return nil, errors.New("gateway: publisher required")
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		cfg: cfg, deps: deps, mux: http.NewServeMux(),
+		metrics: NewMetrics(deps.Registry), log: deps.Log,
+		ipLimit: newIPLimiter(cfg.FormRate, cfg.FormBurst, cfg.Now),
+	}
+	g.route("/webhooks/stripe", "stripe", g.handleStripe, http.MethodPost)
+	g.route("/webhooks/facebook", "facebook", g.handleFacebook, http.MethodGet, http.MethodPost)
+	g.route("/webhooks/mailerlite", "mailerlite", g.handleMailerLite, http.MethodPost)
+	g.route("/webhooks/{webhook_id}", "webhook", g.handleWebhook, http.MethodPost)
+	g.route("/forms/{form_type}", "form", g.handleForm, http.MethodPost, http.MethodOptions)
+	g.route("/healthz", "healthz", g.handleHealthz, http.MethodGet, http.MethodHead)
+	g.route("/readyz", "readyz", g.handleReadyz, http.MethodGet, http.MethodHead)
+	metrics := promhttp.HandlerFor(deps.Registry, promhttp.HandlerOpts{})
+	g.route("/metrics", "metrics", func(w http.ResponseWriter, r *http.Request) error {
+		metrics.ServeHTTP(w, r)
+		return nil
+	}, http.MethodGet)
+	g.route("/", "unknown", func(http.ResponseWriter, *http.Request) error {
+		return errf(CodeNotFound, "no such route")
+	}, "*")
+	return g, nil
+}
+
+// Handle mounts another handler (admin API, live feed) on the gateway's mux.
+func (g *Gateway) Handle(pattern string, h http.Handler) { g.mux.Handle(pattern, h) }
+
+// Metrics returns the gateway's series (tests read them).
+func (g *Gateway) Metrics() *Metrics { return g.metrics }
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// statusWriter remembers the status for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(c int) {
+	if s.status == 0 {
+		s.status = c
+	}
+	s.ResponseWriter.WriteHeader(c)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// route registers a handler with method checks (JSON 405), panic recovery,
+// a request id, error rendering and metrics.
+func (g *Gateway) route(pattern, name string, h handlerFunc, methods ...string) {
+	allow := ""
+	for i, m := range methods {
+		if i > 0 {
+			allow += ", "
+		}
+		allow += m
+	}
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		reqID := nuid.Next()
+		sw.Header().Set("X-Request-Id", reqID)
+		r = r.WithContext(context.WithValue(r.Context(), reqIDKey{}, reqID))
+		defer func() {
+			if p := recover(); p != nil {
+				g.log.Error("handler panic", "route", name, "panic", p, "request_id", reqID)
+				if sw.status == 0 {
+					writeError(sw, errf(CodeInternal, "internal error"))
+				}
+			}
+			g.metrics.Requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
+			g.metrics.RequestLat.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		}()
+		ok := methods[0] == "*"
+		for _, m := range methods {
+			if r.Method == m {
+				ok = true
+			}
+		}
+		if !ok {
+			sw.Header().Set("Allow", allow)
+			writeError(sw, errf(CodeMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+allow))
+			return
+		}
+		if err := h(sw, r); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Reason != "" {
+				g.metrics.VerifyFail.WithLabelValues(name, e.Reason).Inc()
+			}
+			if !errors.As(err, &e) {
+				g.log.Error("request failed", "route", name, "err", err, "request_id", reqID)
+			}
+			writeError(sw, err)
+		}
+	})
+}
+
+type reqIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	s, _ := ctx.Value(reqIDKey{}).(string)
+	return s
+}
+
+func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	res := map[string]string{}
+	ready := true
+	for _, c := range g.deps.Checks {
+		if err := c.Fn(ctx); err != nil {
+			res[c.Name] = err.Error()
+			ready = false
+		} else {
+			res[c.Name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(int(g.cfg.RetryAfter/time.Second)))
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": res})
+	return nil
+}

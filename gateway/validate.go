@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/hookstream/hookstream/processors/contacts/normalize"
+)
+
+// validateLead answers 400 at once when the mapped payload is plainly invalid
+// (unparseable, no phone or email, malformed values), so a sender hears about
+// it instead of the event being rejected later by the contacts processor. The
+// processor runs the same checks again: the stream is the source of truth.
+func validateLead(mt string, body []byte, mapping map[string]string, region string) error {
+	vals, err := normalize.Parse(mt, body)
+	if err != nil {
+		return parseError(err)
+	}
+	_, ferrs := normalize.Normalize(normalize.Apply(vals, normalize.Mapping(mapping)), region)
+	if len(ferrs) > 0 {
+		return validationError("the lead is invalid", ferrs)
+	}
+	return nil
+}
+
+// validateForm checks a website form: required fields for its type and value
+// formats. It returns the parsed values for the dedup id.
+func validateForm(formType, mt string, body []byte, region string) (normalize.Values, error) {
+	vals, err := normalize.Parse(mt, body)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	_, ferrs := normalize.NormalizeForm(formType, normalize.Apply(vals, nil), region)
+	if len(ferrs) > 0 {
+		return nil, validationError("the form is invalid", ferrs)
+	}
+	return vals, nil
+}
+
+func parseError(err error) error {
+	var pe *normalize.ParseError
+	if errors.As(err, &pe) {
+		code := CodeMalformed
+		switch pe.Code {
+		case normalize.CodeNotObject, normalize.CodeTooDeep, normalize.CodeTooManyFields,
+			normalize.CodeDuplicateKey, normalize.CodeKeyTooLong, normalize.CodeEmptyBody:
+			code = CodeInvalid
+		case normalize.CodeUnsupportedMediaType:
+			code = CodeUnsupportedMedia
+		}
+		return &Error{Code: code, Message: pe.Msg, Details: []Detail{{Code: pe.Code, Message: pe.Msg}}}
+	}
+	return errf(CodeMalformed, "body could not be parsed")
+}
+
+func validationError(msg string, ferrs []normalize.FieldError) error {
+	e := &Error{Code: CodeValidation, Message: msg}
+	for _, f := range ferrs {
+		e.Details = append(e.Details, Detail{Field: f.Field, Code: f.Code, Message: f.Message})
+	}
+	return e
+}
+
+// isRejection reports whether a ?wait result says the event was rejected.
+func isRejection(res []byte) bool {
+	var r struct {
+		Success *bool `json:"success"`
+	}
+	return json.Unmarshal(res, &r) == nil && r.Success != nil && !*r.Success
+}

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+
+	"github.com/hookstream/hookstream/gateway/verify"
+	"github.com/hookstream/hookstream/projections"
+)
+
+// WebhookStore loads one webhook's configuration (projections.Webhooks).
+type WebhookStore interface {
+	Get(ctx context.Context, id string) (*projections.Webhook, error)
+}
+
+// WebhookCache keeps webhook configurations, their built verifiers and rate
+// limiters in memory so a request needs no database round trip. Entries live
+// for TTL and are dropped at once when Postgres announces a change. If
+// Postgres is unreachable when an entry expires, the stale entry keeps
+// serving: ingest must not depend on the database being up.
+type WebhookCache struct {
+	store   WebhookStore
+	ttl     time.Duration
+	now     func() time.Time
+	rate    float64
+	burst   int
+	log     *slog.Logger
+	mu      sync.RWMutex
+	entries map[string]*cachedWebhook
+	limits  map[string]*rate.Limiter // survive reloads so a reload does not refill a bucket
+	group   singleflight.Group
+}
+
+type cachedWebhook struct {
+	wh       *projections.Webhook // nil: known not to exist
+	verifier verify.Verifier
+	buildErr error
+	limiter  *rate.Limiter
+	expires  time.Time
+}
+
+const negativeTTL = 5 * time.Second
+
+// NewWebhookCache builds a cache over store.
+func NewWebhookCache(store WebhookStore, cfg Config, log *slog.Logger) *WebhookCache {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &WebhookCache{store: store, ttl: cfg.WebhookCacheTTL, now: cfg.Now, rate: cfg.WebhookRate,
+		burst: cfg.WebhookBurst, log: log, entries: map[string]*cachedWebhook{}, limits: map[string]*rate.Limiter{}}
+}
+
+// get returns the entry for id; entry.wh is nil for an unknown webhook.
+func (c *WebhookCache) get(ctx context.Context, id string) (*cachedWebhook, error) {
+	now := c.now()
+	c.mu.RLock()
+	e := c.entries[id]
+	c.mu.RUnlock()
+	if e != nil && now.Before(e.expires) {
+		return e, nil
+	}
+	v, err, _ := c.group.Do(id, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		wh, err := c.store.Get(lctx, id)
+		if errors.Is(err, projections.ErrNotFound) {
+			wh, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.put(id, wh), nil
+	})
+	if err != nil {
+		if e != nil {
+			c.log.Warn("webhook config reload failed; serving cached copy", "webhook_id", id, "err", err)
+			return e, nil
+		}
+		return nil, err
+	}
+	return v.(*cachedWebhook), nil
+}
+
+func (c *WebhookCache) put(id string, wh *projections.Webhook) *cachedWebhook {
+	now := c.now()
+	e := &cachedWebhook{wh: wh, expires: now.Add(negativeTTL)}
+	if wh != nil {
+		e.expires = now.Add(c.ttl)
+		for _, s := range wh.Secrets {
+			if s.ExpiresAt != nil && s.ExpiresAt.After(now) && s.ExpiresAt.Before(e.expires) {
+				e.expires = *s.ExpiresAt
+			}
+		}
+		e.verifier, e.buildErr = verifierFor(wh, c.now)
+		r, b := c.rate, c.burst
+		if wh.RateLimit > 0 {
+			r, b = wh.RateLimit, max(1, int(wh.RateLimit*2))
+		}
+		c.mu.Lock()
+		l := c.limits[id]
+		if l == nil {
+			l = rate.NewLimiter(rate.Limit(r), b)
+			c.limits[id] = l
+		} else if l.Limit() != rate.Limit(r) || l.Burst() != b {
+			l.SetLimit(rate.Limit(r))
+			l.SetBurst(b)
+		}
+		e.limiter = l
+		c.entries[id] = e
+		c.mu.Unlock()
+		return e
+	}
+	c.mu.Lock()
+	if len(c.entries) < 100_000 {
+		c.entries[id] = e
+	}
+	c.mu.Unlock()
+	return e
+}
+
+// Invalidate drops one entry ("" drops all).
+func (c *WebhookCache) Invalidate(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id == "" {
+		c.entries = map[string]*cachedWebhook{}
+		return
+	}
+	delete(c.entries, id)
+}
+
+// Listen invalidates entries on Postgres NOTIFY hookstream_webhooks until ctx
+// ends, reconnecting after errors (and then dropping everything, since
+// notifications may have been missed).
+func (c *WebhookCache) Listen(ctx context.Context, pool *pgxpool.Pool) {
+	for ctx.Err() == nil {
+		err := c.listenOnce(ctx, pool)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("webhook change listener lost; retrying", "err", err)
+		c.Invalidate("")
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (c *WebhookCache) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN hookstream_webhooks"); err != nil {
+		return err
+	}
+	c.Invalidate("") // anything cached before LISTEN may be stale
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			// The connection is in an unknown state: do not return it to the pool.
+			conn.Hijack().Close(context.Background())
+			return err
+		}
+		c.Invalidate(n.Payload)
+	}
+}
