@@ -1,0 +1,39 @@
+package processors
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrAlreadyProcessed reports that the processed ledger already holds this
+// (processor, event id): the effect exists, nothing was done again.
+var ErrAlreadyProcessed = errors.New("processors: event already processed")
+
+// Once runs fn in a transaction together with the processed-ledger row for
+// (processor, m.EventID); both commit or neither does. If the row already
+// exists, fn does not run and ErrAlreadyProcessed is returned — this is what
+// makes redelivery and replay a no-op in Postgres.
+func Once(ctx context.Context, db *pgxpool.Pool, processor string, m *Message, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
+			VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, processor, m.EventID, int64(m.StreamSeq))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrAlreadyProcessed
+		}
+		return fn(tx)
+	})
+}
+
+// Processed reports whether the ledger holds (processor, eventID).
+func Processed(ctx context.Context, db *pgxpool.Pool, processor, eventID string) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed WHERE processor=$1 AND event_id=$2)`,
+		processor, eventID).Scan(&ok)
+	return ok, err
+}
