@@ -65,7 +65,7 @@ type Detail struct {
 type Error struct {
 	Code       Code          `json:"error"`
 	Message    string        `json:"message"`
-	Details    []Detail      `json:"details,omitempty"`
+	Details    []Detail      `json:"details"`
 	RetryAfter time.Duration `json:"-"`
 	// Reason labels verification failures in metrics.
 	Reason string `json:"-"`

@@ -34,15 +34,20 @@ type LocalConfig struct {
 	Fast bool
 	// Logger receives progress lines. Nil discards them.
 	Logger *slog.Logger
+	// Own makes Stop also stop a cluster that was already running when
+	// StartLocal was called (left behind by a killed serve). CLI verbs share a
+	// running cluster without owning it.
+	Own bool
 }
 
 // Local is a running private cluster.
 type Local struct {
 	// URL connects as the cluster's owner to database "hookstream".
-	URL  string
-	cmd  *exec.Cmd
-	done chan error
-	log  *slog.Logger
+	URL     string
+	cmd     *exec.Cmd
+	done    chan error
+	log     *slog.Logger
+	adopted int // pid of a running cluster we own but did not start
 }
 
 const localDB = "hookstream"
@@ -89,6 +94,22 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: local postgres password: %w", err)
 	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("hookstream", strings.TrimSpace(string(pw))),
+		Path: "/" + localDB, RawQuery: "sslmode=disable"}
+	if pid, port, ok := runningPort(pgdata); ok {
+		// Another hookstream process (serve) runs this cluster, or a killed
+		// one left it running: share it.
+		u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		log.Info("using the running private postgres", "dir", pgdata, "port", port)
+		l := &Local{URL: u.String(), log: log}
+		if err := waitDatabase(ctx, l.URL); err != nil {
+			return nil, err
+		}
+		if c.Own {
+			l.adopted = pid
+		}
+		return l, nil
+	}
 	port := c.Port
 	if port == 0 {
 		if port, err = freePort(); err != nil {
@@ -114,8 +135,8 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	}
 	l := &Local{cmd: cmd, done: make(chan error, 1), log: log}
 	go func() { l.done <- cmd.Wait(); logFile.Close() }()
-	u := url.URL{Scheme: "postgres", User: url.UserPassword("hookstream", strings.TrimSpace(string(pw))),
-		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/postgres", RawQuery: "sslmode=disable"}
+	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	u.Path = "/postgres"
 	if err := l.waitReady(ctx, u.String(), filepath.Join(dir, "postgres.log")); err != nil {
 		l.Stop()
 		return nil, err
@@ -133,7 +154,14 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 // Stop shuts the cluster down (fast shutdown: in-flight transactions roll
 // back, committed ones are on disk) and waits for it.
 func (l *Local) Stop() error {
-	if l == nil || l.cmd.Process == nil {
+	if l != nil && l.adopted > 0 {
+		_ = syscall.Kill(l.adopted, syscall.SIGINT)
+		for i := 0; i < 300 && syscall.Kill(l.adopted, 0) == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	}
+	if l == nil || l.cmd == nil || l.cmd.Process == nil {
 		return nil
 	}
 	_ = l.cmd.Process.Signal(syscall.SIGINT)
@@ -209,6 +237,28 @@ func initCluster(ctx context.Context, bin, pgdata, pwFile string, cred *syscall.
 	return nil
 }
 
+// waitDatabase waits for a shared cluster that may still be starting (the
+// serve that owns it creates the database right after start).
+func waitDatabase(ctx context.Context, dsn string) error {
+	var err error
+	for i := 0; i < 300; i++ {
+		var conn *pgx.Conn
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err = pgx.Connect(cctx, dsn)
+		cancel()
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("projections: running private postgres not reachable: %w", err)
+}
+
 func ensureDatabase(ctx context.Context, dsn, name string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -229,6 +279,28 @@ func ensureDatabase(ctx context.Context, dsn, name string) error {
 
 // findPGBin locates initdb/postgres: pg_config --bindir, then the Debian
 // layout /usr/lib/postgresql/<newest>/bin, then PATH.
+// runningPort reads postmaster.pid: when its postmaster is alive, the cluster
+// is already running and listening on the returned port.
+func runningPort(pgdata string) (pid, port int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
+	if err != nil {
+		return 0, 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, 0, false
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return 0, 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, 0, false
+	}
+	return pid, port, true
+}
+
 func findPGBin() (string, error) {
 	var cands []string
 	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {

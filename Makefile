@@ -1,0 +1,54 @@
+# Hookstream — build, run, test, bench, tools.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/hookstream
+PKGS := ./...
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build run test test-race bench fuzz tools deps-postgres vet fmt clean
+
+all: build
+
+build: ## build bin/hookstream
+	$(GO) build -o $(BIN) ./cmd/hookstream
+
+run: build deps-postgres ## the whole pipeline: embedded NATS + private Postgres (unless DATABASE_URL)
+	./$(BIN) serve
+
+test: deps-postgres ## every test, against real NATS and Postgres
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-race: deps-postgres
+	$(GO) test -race -count=1 -timeout 20m ./gateway/... ./streams/... ./processors/...
+
+bench: build deps-postgres ## load run printing figures; writes bench/results.json
+	$(GO) run ./bench/cmd/hsbench $(BENCHFLAGS)
+
+fuzz: ## each fuzz target for FUZZTIME (default 60s)
+	@for pkg in $$($(GO) list ./... ); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$pkg || exit 1; \
+	  done; \
+	done
+
+tools: ## build the pinned nats CLI into tools/bin/nats
+	cd tools && GOFLAGS=-mod=mod GONOSUMDB=* GONOSUMCHECK=1 GOFLAGS= $(GO) build -o bin/nats github.com/nats-io/natscli/nats
+
+# PostgreSQL server binaries for the private cluster (skipped when
+# DATABASE_URL is set or they are already installed).
+deps-postgres:
+	@if [ -z "$$DATABASE_URL" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; \
+	fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
