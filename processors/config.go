@@ -30,6 +30,11 @@ type Processor struct {
 	AckWait time.Duration
 	// MaxAckPending bounds deliveries in flight. Default 1024.
 	MaxAckPending int
+	// OrderKeys, when set, returns identity keys of a message (e.g. a
+	// contact's e-mail and phone); messages sharing a key are handled one at
+	// a time in delivery order, while unrelated messages run concurrently.
+	// This keeps projections deterministic across replays.
+	OrderKeys func(m *Message) []string
 	// BackoffInitial and BackoffMax shape the capped exponential retry delay
 	// (defaults 500ms and 1m).
 	BackoffInitial time.Duration

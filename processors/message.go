@@ -29,6 +29,10 @@ type Message struct {
 	Workspace string
 	Received  time.Time // Hs-Received-At, zero if absent
 
+	// Scratch lets a processor keep work done in OrderKeys (a parsed body)
+	// for its handler.
+	Scratch any
+
 	raw     jetstream.Msg
 	outcome *outcomeNote
 }

@@ -46,7 +46,8 @@ func (r *Runner) Run(ctx context.Context, procs ...Processor) error {
 		if err != nil {
 			return fmt.Errorf("processors: %s: consumer: %w", p.Name, err)
 		}
-		w := &worker{p: p, r: r, log: log.With("processor", p.Name), sem: make(chan struct{}, p.Concurrency), wg: &wg}
+		w := &worker{p: p, r: r, log: log.With("processor", p.Name), sem: make(chan struct{}, p.Concurrency), wg: &wg,
+			tails: map[string]chan struct{}{}}
 		h := p.Handler
 		for i := len(r.Middleware) - 1; i >= 0; i-- {
 			h = r.Middleware[i](h)
@@ -80,21 +81,52 @@ type worker struct {
 	log *slog.Logger
 	sem chan struct{}
 	wg  *sync.WaitGroup
+
+	mu    sync.Mutex
+	tails map[string]chan struct{} // per order key: closed when its last message is done
 }
 
 // dispatch is called by the consumer for each delivery; it blocks while
 // Concurrency handlers run, which in turn holds back pulls.
 func (w *worker) dispatch(jm jetstream.Msg) {
+	m := newMessage(jm)
+	var keys []string
+	var waits []chan struct{}
+	var done chan struct{}
+	if w.p.OrderKeys != nil {
+		keys = w.p.OrderKeys(m)
+		done = make(chan struct{})
+		w.mu.Lock()
+		for _, k := range keys {
+			if t := w.tails[k]; t != nil {
+				waits = append(waits, t)
+			}
+			w.tails[k] = done
+		}
+		w.mu.Unlock()
+	}
 	w.sem <- struct{}{}
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.sem; w.wg.Done() }()
-		w.handle(jm)
+		for _, t := range waits {
+			<-t
+		}
+		w.handle(jm, m)
+		if done != nil {
+			close(done)
+			w.mu.Lock()
+			for _, k := range keys {
+				if w.tails[k] == done {
+					delete(w.tails, k)
+				}
+			}
+			w.mu.Unlock()
+		}
 	}()
 }
 
-func (w *worker) handle(jm jetstream.Msg) {
-	m := newMessage(jm)
+func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	// Handlers run to completion even during shutdown: a half-done handler
 	// would only be redone on redelivery, but finishing saves the work.
 	ctx, cancel := context.WithTimeout(context.Background(), w.p.AckWait*4)

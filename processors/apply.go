@@ -1,0 +1,184 @@
+package processors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/streams"
+)
+
+// Store is what a projecting processor needs: Postgres for its projection
+// and JetStream for the domain events it emits.
+type Store struct {
+	DB *pgxpool.Pool
+	JS jetstream.JetStream
+	// NC, when set, announces results to ?wait listeners.
+	NC *nats.Conn
+}
+
+// Tx is the transaction a handler projects in. Emit and Result write to the
+// outbox and results tables inside it, so events and answers exist exactly
+// when the projection does.
+type Tx struct {
+	pgx.Tx
+	processor string
+	m         *Message
+	results   [][]byte
+}
+
+// Emit queues a domain event, published after commit with msgID as its
+// Nats-Msg-Id (derive it from the source event so redelivery never doubles
+// it). The source event's id, workspace, webhook and received time travel in
+// the headers.
+func (t *Tx) Emit(ctx context.Context, subject, msgID string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	h := map[string]string{
+		streams.HdrCausationID: t.m.EventID,
+		streams.HdrWorkspaceID: t.m.Workspace,
+		streams.HdrWebhookID:   t.m.WebhookID,
+		streams.HdrSource:      t.m.Header.Get(streams.HdrSource),
+		streams.HdrReceivedAt:  t.m.Header.Get(streams.HdrReceivedAt),
+		streams.HdrRequestID:   t.m.Header.Get(streams.HdrRequestID),
+		streams.HdrContentType: "application/json",
+	}
+	if c := t.m.Header.Get(streams.HdrCausationID); c != "" {
+		h[streams.HdrCausationID] = c // keep the original source event across hops
+	}
+	hb, _ := json.Marshal(h)
+	_, err = t.Exec(ctx, `INSERT INTO outbox (processor, event_id, subject, msg_id, headers, body)
+		VALUES ($1,$2,$3,$4,$5,$6)`, t.processor, t.m.EventID, subject, msgID, hb, b)
+	return err
+}
+
+// Result stores this processor's answer for the source event (what ?wait
+// returns) and announces it after commit.
+func (t *Tx) Result(ctx context.Context, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	_, err = t.Exec(ctx, `INSERT INTO results (event_id, processor, body) VALUES ($1,$2,$3)
+		ON CONFLICT (event_id, processor) DO UPDATE SET body = EXCLUDED.body`, SourceEventID(t.m), t.processor, b)
+	if err == nil {
+		t.results = append(t.results, b)
+	}
+	return err
+}
+
+// SourceEventID is the id of the ingest event a message derives from: its
+// causation id for domain events, its own id for raw events.
+func SourceEventID(m *Message) string {
+	if c := m.Header.Get(streams.HdrCausationID); c != "" {
+		return c
+	}
+	return m.EventID
+}
+
+// Apply runs fn exactly once per (processor, event): projection, processed
+// row, outbox and results commit together; then the outbox is published. On
+// a redelivery of an already-applied event fn is skipped but any outbox rows
+// left by a crash are published, and ErrAlreadyProcessed is returned.
+func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func(ctx context.Context, tx *Tx) error) error {
+	var results [][]byte
+	err := Once(ctx, s.DB, processor, m, func(tx pgx.Tx) error {
+		t := &Tx{Tx: tx, processor: processor, m: m}
+		if err := fn(ctx, t); err != nil {
+			return err
+		}
+		results = t.results
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrAlreadyProcessed) {
+		return err
+	}
+	if ferr := s.FlushOutbox(ctx, processor, m.EventID); ferr != nil {
+		// The projection is committed; the redelivery publishes the rest.
+		return fmt.Errorf("publishing emitted events: %w", ferr)
+	}
+	if s.NC != nil {
+		for _, r := range results {
+			s.NC.Publish(ResultSubject(SourceEventID(m), processor), r)
+		}
+	}
+	return err
+}
+
+// FlushOutbox publishes and deletes the outbox rows of one event ("" = all
+// of the processor's rows, for a sweeper).
+func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) error {
+	rows, err := s.DB.Query(ctx, `SELECT id, subject, msg_id, headers, body FROM outbox
+		WHERE processor=$1 AND ($2='' OR event_id=$2) ORDER BY id LIMIT 1000`, processor, eventID)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id             int64
+		subject, msgID string
+		headers        map[string]string
+		body           []byte
+	}
+	var rs []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body); err != nil {
+			rows.Close()
+			return err
+		}
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(rs))
+	for _, r := range rs {
+		msg := nats.NewMsg(r.subject)
+		msg.Data = r.body
+		for k, v := range r.headers {
+			if v != "" {
+				msg.Header.Set(k, v)
+			}
+		}
+		msg.Header.Set(streams.HdrMsgID, r.msgID)
+		f, err := s.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	ids := make([]int64, 0, len(rs))
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			ids = append(ids, rs[i].id)
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	_, err = s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
+	return err
+}
+
+// ResultSubject is the core NATS subject a processor announces a source
+// event's result on (not stored in a stream; the results table is the record).
+func ResultSubject(sourceEventID, processor string) string {
+	sum := sha256.Sum256([]byte(sourceEventID))
+	return "_HS.results." + hex.EncodeToString(sum[:12]) + "." + processor
+}
