@@ -1,0 +1,134 @@
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/streams"
+)
+
+// candidate is what a raw event says about a person, normalized.
+type candidate struct {
+	fields   normalize.Fields
+	invalid  []normalize.FieldError
+	parseErr error
+	source   string
+	formType string
+	steps    map[string]float64 // per-step timings in ms
+}
+
+// extract parses and normalizes a webhook or form event. Facebook events
+// need the Graph API first (fetchFacebook).
+func (h *handler) extract(ctx context.Context, m *processors.Message) *candidate {
+	c := &candidate{source: m.Header.Get(streams.HdrSource), steps: map[string]float64{}}
+	t0 := time.Now()
+	ct := m.Header.Get(streams.HdrContentType)
+	vals, err := normalize.Parse(ct, m.Data)
+	if err != nil {
+		c.parseErr = err
+		return c
+	}
+	var mapping normalize.Mapping
+	if c.source == streams.SourceWebhook && m.WebhookID != "" {
+		mapping, err = h.mappings.get(ctx, m.WebhookID)
+		if err != nil {
+			c.parseErr = err
+			return c
+		}
+	}
+	if c.source == streams.SourceForm {
+		c.formType = m.Header.Get(streams.HdrFormType)
+		if c.formType == "" {
+			c.formType = streams.SubjectTail(m.Subject, streams.SubjectIngestForm)
+		}
+	}
+	f := normalize.Apply(vals, mapping)
+	t1 := time.Now()
+	c.steps["mapping_ms"] = ms(t1.Sub(t0))
+	c.normalize(f, h.cfg.DefaultRegion)
+	c.steps["validation_ms"] = ms(time.Since(t1))
+	return c
+}
+
+func (c *candidate) normalize(f normalize.Fields, region string) {
+	if c.formType != "" {
+		c.fields, c.invalid = normalize.NormalizeForm(c.formType, f, region)
+		return
+	}
+	c.fields, c.invalid = normalize.Normalize(f, region)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// orderKeys gives the identity keys of a message so events about one person
+// are applied in stream order (Facebook leads have none until fetched).
+func (h *handler) orderKeys(m *processors.Message) []string {
+	if m.Header.Get(streams.HdrSource) == streams.SourceFacebook {
+		return nil
+	}
+	c := h.extract(context.Background(), m)
+	m.Scratch = c
+	if c.parseErr != nil || len(c.invalid) > 0 {
+		return nil
+	}
+	return identityKeys(m.Workspace, c.fields)
+}
+
+// identityKeys are the advisory-lock and ordering keys of a candidate.
+func identityKeys(workspace string, f normalize.Fields) []string {
+	var ks []string
+	if f.CRMID != "" {
+		ks = append(ks, workspace+"\x1fcrm\x1f"+f.CRMID)
+	}
+	if f.Phone != "" {
+		ks = append(ks, workspace+"\x1fphone\x1f"+f.Phone)
+	}
+	if f.Email != "" {
+		ks = append(ks, workspace+"\x1femail\x1f"+strings.ToLower(f.Email))
+	}
+	return ks
+}
+
+// mappingCache keeps webhook field mappings for 30 s.
+type mappingCache struct {
+	db  *pgxpool.Pool
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]mappingEntry
+}
+
+type mappingEntry struct {
+	mapping normalize.Mapping
+	at      time.Time
+}
+
+func newMappingCache(db *pgxpool.Pool, now func() time.Time) *mappingCache {
+	return &mappingCache{db: db, now: now, m: map[string]mappingEntry{}}
+}
+
+func (c *mappingCache) get(ctx context.Context, webhookID string) (normalize.Mapping, error) {
+	c.mu.Lock()
+	e, ok := c.m[webhookID]
+	c.mu.Unlock()
+	if ok && c.now().Sub(e.at) < 30*time.Second {
+		return e.mapping, nil
+	}
+	var m map[string]string
+	err := c.db.QueryRow(ctx, `SELECT field_mapping FROM webhooks WHERE id=$1`, webhookID).Scan(&m)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("loading mapping of %s: %w", webhookID, err)
+	}
+	c.mu.Lock()
+	c.m[webhookID] = mappingEntry{mapping: m, at: c.now()}
+	c.mu.Unlock()
+	return m, nil
+}

@@ -1,0 +1,187 @@
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/processors/events"
+	"github.com/hookstream/hookstream/streams"
+)
+
+type handler struct {
+	store    *processors.Store
+	cfg      Config
+	mappings *mappingCache
+	weights  *weightsCache
+}
+
+// Result is the answer ?wait returns, in the original system's shape.
+type Result struct {
+	Success        bool                   `json:"success"`
+	Message        string                 `json:"message"`
+	ContactID      string                 `json:"contact_id,omitempty"`
+	LeadID         string                 `json:"lead_id,omitempty"`
+	WebhookID      string                 `json:"webhook_id,omitempty"`
+	RuleApplied    bool                   `json:"rule_applied"`
+	MatchType      string                 `json:"match_type,omitempty"`
+	IsNewContact   bool                   `json:"is_new_contact"`
+	Score          int                    `json:"score"`
+	ProcessingTime string                 `json:"processing_time"`
+	RequestID      string                 `json:"request_id,omitempty"`
+	EventID        string                 `json:"event_id"`
+	Conflicts      []string               `json:"conflicts,omitempty"`
+	Errors         []normalize.FieldError `json:"errors,omitempty"`
+}
+
+func (h *handler) handle(ctx context.Context, m *processors.Message) error {
+	start := time.Now()
+	c, _ := m.Scratch.(*candidate)
+	var pe *normalize.ParseError
+	if c == nil || (c.parseErr != nil && !errors.As(c.parseErr, &pe)) {
+		if m.Header.Get(streams.HdrSource) == streams.SourceFacebook {
+			vals, err := h.fetchFacebook(ctx, m)
+			if err != nil {
+				return err // rejections (deleted lead) are dead-lettered by the runner
+			}
+			c = &candidate{source: streams.SourceFacebook, steps: map[string]float64{"fetch_ms": ms(time.Since(start))}}
+			t := time.Now()
+			c.normalize(normalize.Apply(vals, nil), h.cfg.DefaultRegion)
+			c.steps["validation_ms"] = ms(time.Since(t))
+		} else {
+			c = h.extract(ctx, m)
+		}
+	}
+	if c.parseErr != nil {
+		if errors.As(c.parseErr, &pe) {
+			return h.reject(ctx, m, c.parseErr.Error(), nil, start)
+		}
+		return c.parseErr // e.g. database unavailable: retry
+	}
+	if len(c.invalid) > 0 {
+		return h.reject(ctx, m, "invalid contact data", c.invalid, start)
+	}
+	received := m.Received
+	if received.IsZero() {
+		received = h.cfg.Now().UTC()
+	}
+	at := c.fields.SourceTime
+	if at.IsZero() {
+		at = received
+	}
+	weights, err := h.weights.get(ctx, m.Workspace)
+	if err != nil {
+		return err
+	}
+	var res Result
+	err = h.store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
+		t0 := time.Now()
+		if err := lockIdentities(ctx, tx, identityKeys(m.Workspace, c.fields)); err != nil {
+			return err
+		}
+		ct, matchType, err := match(ctx, tx, m.Workspace, c.fields)
+		if err != nil {
+			return err
+		}
+		isNew := ct == nil
+		var conflicts []string
+		score := weights.Score(c.fields, !isNew)
+		if isNew {
+			ct = newContact(m.Workspace, m.EventID, c.fields, at, received)
+			ct.Score = score
+			if err := insertContact(ctx, tx, ct, m.EventID); err != nil {
+				return err
+			}
+		} else {
+			if conflicts, err = merge(ctx, tx, ct, c.fields, at); err != nil {
+				return err
+			}
+			ct.Score, ct.UpdatedAt = score, received
+			if err := updateContact(ctx, tx, ct); err != nil {
+				return err
+			}
+		}
+		t1 := time.Now()
+		c.steps["matching_ms"] = ms(t1.Sub(t0))
+		leadID := stableID("ld_", m.EventID)
+		if err := insertLead(ctx, tx, leadID, m, c, ct, matchType, isNew, score, received); err != nil {
+			return err
+		}
+		c.steps["lead_ms"] = ms(time.Since(t1))
+
+		origin := events.Origin{SourceEventID: m.EventID, Source: c.source, WebhookID: m.WebhookID,
+			FormType: c.formType, ReceivedAt: received}
+		changed := events.ContactChanged{Origin: origin, Contact: ct.Contact, MatchType: matchType,
+			IsNewContact: isNew, LeadID: leadID, UTMSource: c.fields.UTM["utm_source"],
+			UTMMedium: c.fields.UTM["utm_medium"], UTMCampaign: c.fields.UTM["utm_campaign"], LeadScore: score}
+		subject := streams.SubjectContactUpdated
+		if isNew {
+			subject = streams.SubjectContactCreated
+		}
+		if err := tx.Emit(ctx, subject, "contact:"+m.EventID, changed); err != nil {
+			return err
+		}
+		lead := events.Lead{Origin: origin, LeadID: leadID, ExternalLeadID: c.fields.LeadID,
+			SubmissionID: c.fields.SubmissionID, Contact: ct.Contact, IsNewContact: isNew, MatchType: matchType,
+			LeadStatus: c.fields.LeadStatus, ProductInterest: c.fields.Product, ServiceInterest: c.fields.ServiceInterest,
+			Message: c.fields.Message, MarketingConsent: c.fields.MarketingConsent, UTM: c.fields.UTM,
+			PageURL: c.fields.PageURL, Referrer: c.fields.Referrer, Score: score, CreatedAt: received}
+		if err := tx.Emit(ctx, streams.SubjectLeadCreated, "lead:"+m.EventID, lead); err != nil {
+			return err
+		}
+		res = Result{Success: true, Message: message(matchType, isNew), ContactID: ct.ID, LeadID: leadID,
+			WebhookID: m.WebhookID, MatchType: matchType, IsNewContact: isNew, Score: score,
+			ProcessingTime: processingTime(h.cfg.Now(), received, start), RequestID: m.Header.Get(streams.HdrRequestID),
+			EventID: m.EventID, Conflicts: conflicts}
+		return tx.Result(ctx, res)
+	})
+	if err != nil {
+		return err
+	}
+	m.SetOutcome("", map[string]any{"steps": c.steps, "result": res})
+	return nil
+}
+
+func message(matchType string, isNew bool) string {
+	if isNew {
+		return "New contact created"
+	}
+	return "Contact updated via " + matchType + " match"
+}
+
+// processingTime is measured from the request's arrival at the gateway to
+// the commit, the way a sender experiences it.
+func processingTime(now, received, start time.Time) string {
+	d := now.Sub(received)
+	if d < 0 || d > time.Hour { // replayed or skewed clocks: report our own work
+		d = now.Sub(start)
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
+}
+
+// reject records the answer for ?wait and dead-letters the event as invalid:
+// an operator can fix the mapping and retry it from the DLQ.
+func (h *handler) reject(ctx context.Context, m *processors.Message, msg string, ferrs []normalize.FieldError, start time.Time) error {
+	res := Result{Success: false, Message: msg, WebhookID: m.WebhookID, EventID: m.EventID,
+		ProcessingTime: processingTime(h.cfg.Now(), m.Received, start), RequestID: m.Header.Get(streams.HdrRequestID), Errors: ferrs}
+	if b, err := jsonMarshal(res); err == nil {
+		h.store.DB.Exec(ctx, `INSERT INTO results (event_id, processor, body) VALUES ($1,$2,$3)
+			ON CONFLICT (event_id, processor) DO UPDATE SET body=EXCLUDED.body`, m.EventID, Name, b)
+		if h.store.NC != nil {
+			h.store.NC.Publish(processors.ResultSubject(m.EventID, Name), b)
+		}
+	}
+	m.SetOutcome("", map[string]any{"result": res})
+	var parts []string
+	for _, f := range ferrs {
+		parts = append(parts, f.Field+": "+f.Code)
+	}
+	if len(parts) > 0 {
+		msg += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return processors.Reject(errors.New(msg))
+}
