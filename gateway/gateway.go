@@ -7,7 +7,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,6 +65,8 @@ type Gateway struct {
 	metrics *Metrics
 	log     *slog.Logger
 	ipLimit *ipLimiter
+	// notFound answers unknown routes and non-canonical paths (JSON 404).
+	notFound http.Handler
 }
 
 // New builds the gateway; mount more routes with Handle.
@@ -96,9 +100,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		metrics.ServeHTTP(w, r)
 		return nil
 	}, http.MethodGet)
-	g.route("/", "unknown", func(http.ResponseWriter, *http.Request) error {
+	g.notFound = g.wrap("unknown", func(http.ResponseWriter, *http.Request) error {
 		return errf(CodeNotFound, "no such route")
 	}, "*")
+	g.mux.Handle("/", g.notFound)
 	return g, nil
 }
 
@@ -108,8 +113,37 @@ func (g *Gateway) Handle(pattern string, h http.Handler) { g.mux.Handle(pattern,
 // Metrics returns the gateway's series (tests read them).
 func (g *Gateway) Metrics() *Metrics { return g.metrics }
 
-// ServeHTTP implements http.Handler.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A path that is not in canonical form
+// ("/webhooks/../../etc", "//x") is answered with the JSON 404 instead of the
+// mux's redirect: no sender has a reason to use one, and a redirect would
+// invite clients to re-send the body elsewhere.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect && cleanPath(r.URL.Path) != r.URL.Path {
+		g.notFound.ServeHTTP(w, r)
+		return
+	}
+	g.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is net/http's canonical form of a path (path.Clean, keeping a
+// trailing slash).
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		if len(p) == len(np)+1 && strings.HasPrefix(p, np) {
+			np = p
+		} else {
+			np += "/"
+		}
+	}
+	return np
+}
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
@@ -144,6 +178,11 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // route registers a handler with method checks (JSON 405), panic recovery,
 // a request id, error rendering and metrics.
 func (g *Gateway) route(pattern, name string, h handlerFunc, methods ...string) {
+	g.mux.Handle(pattern, g.wrap(name, h, methods...))
+}
+
+// wrap is route's handler; methods[0] == "*" allows any method.
+func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handler {
 	allow := ""
 	for i, m := range methods {
 		if i > 0 {
@@ -151,7 +190,7 @@ func (g *Gateway) route(pattern, name string, h handlerFunc, methods ...string) 
 		}
 		allow += m
 	}
-	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		reqID := nuid.Next()

@@ -92,6 +92,10 @@ func checkSyntax(mt string, body []byte) error {
 		return errf(CodeMalformed, "body is not valid UTF-8")
 	}
 	if mt == ctJSON {
+		// A leading UTF-8 BOM is tolerated (RFC 8259 §8.1 allows ignoring it,
+		// .NET senders emit it, and the contacts parser skips it); the stored
+		// bytes keep it.
+		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 		if !jsonValid(body) {
 			return errf(CodeMalformed, "body is not valid JSON")
 		}

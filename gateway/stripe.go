@@ -22,6 +22,11 @@ func (g *Gateway) handleStripe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return verifyError(err)
 	}
+	// stripe-go decodes invalid UTF-8 into U+FFFD without complaint; the
+	// stored bytes must be what the payments processor can read as sent.
+	if err := checkSyntax(ctJSON, body); err != nil {
+		return err
+	}
 	if !streams.ValidToken(string(ev.Type), true) {
 		return &Error{Code: CodeInvalid, Message: "unsupported event type",
 			Details: []Detail{{Field: "type", Code: "invalid_value", Message: "event type must be letters, digits, _ - and ."}}}
