@@ -32,6 +32,8 @@ func commands() []command {
 		{"process", "processors only (--only contacts,boards,…)", runProcess},
 		{"migrate", "apply the embedded database migrations", runMigrate},
 		{"webhooks", "manage inbound webhooks (create|list|show|disable|enable|rotate-secret)", runWebhooks},
+		{"boards", "sales boards and their routing rules (create|list|rules add|list|remove)", runBoards},
+		{"scoring", "lead scoring weights per workspace (show|set)", runScoring},
 		{"sign", "sign a body like a Standard Webhooks sender (prints curl headers)", runSign},
 	}
 }
