@@ -33,7 +33,7 @@ fuzz: ## each fuzz target for FUZZTIME (default 60s)
 	done
 
 tools: ## build the pinned nats CLI into tools/bin/nats
-	cd tools && GOFLAGS=-mod=mod GONOSUMDB=* GONOSUMCHECK=1 GOFLAGS= $(GO) build -o bin/nats github.com/nats-io/natscli/nats
+	cd tools && GOFLAGS="$$GOFLAGS -mod=readonly" $(GO) build -o bin/nats github.com/nats-io/natscli/nats
 
 # PostgreSQL server binaries for the private cluster (skipped when
 # DATABASE_URL is set or they are already installed).
