@@ -21,6 +21,7 @@ const (
 	CodeForbidden        Code = "forbidden"                // 403: origin not allowed, bad verify token
 	CodeNotFound         Code = "not_found"                // 404: unknown route, unknown or inactive webhook
 	CodeMethodNotAllowed Code = "method_not_allowed"       // 405
+	CodeTimeout          Code = "request_timeout"          // 408: the body did not arrive within the server's read timeout
 	CodeTooLarge         Code = "body_too_large"           // 413
 	CodeUnsupportedMedia Code = "unsupported_media_type"   // 415
 	CodeRateLimited      Code = "rate_limited"             // 429 with Retry-After
@@ -38,6 +39,7 @@ var statusOf = map[Code]int{
 	CodeForbidden:        http.StatusForbidden,
 	CodeNotFound:         http.StatusNotFound,
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeTimeout:          http.StatusRequestTimeout,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeRateLimited:      http.StatusTooManyRequests,

@@ -503,3 +503,12 @@ func (e *testEnv) metricsText() string {
 	}
 	return string(r.Body)
 }
+
+func decodeMap(t testing.TB, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	mustJSON(t, b, &m)
+	return m
+}
+
+func readAll(resp *http.Response) ([]byte, error) { return io.ReadAll(resp.Body) }

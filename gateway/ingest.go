@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -54,6 +55,12 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errf(CodeTooLarge, "body exceeds the limit")
+		}
+		// A slow sender is not sending a malformed body: 408 tells it to
+		// retry, where a 400 would tell it to give up.
+		var ne net.Error
+		if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil, errf(CodeTimeout, "the body did not arrive in time; retry")
 		}
 		return nil, errf(CodeMalformed, "could not read the body")
 	}
