@@ -24,7 +24,10 @@ type WebhookStore interface {
 // limiters in memory so a request needs no database round trip. Entries live
 // for TTL and are dropped at once when Postgres announces a change. If
 // Postgres is unreachable when an entry expires, the stale entry keeps
-// serving: ingest must not depend on the database being up.
+// serving (reloads are retried every few seconds, not on every request):
+// ingest must not depend on the database being up. A stale entry's verifier
+// is still rebuilt at each retry, so a rotated-out secret stops verifying at
+// its expiry even during an outage.
 type WebhookCache struct {
 	store   WebhookStore
 	ttl     time.Duration
@@ -46,7 +49,10 @@ type cachedWebhook struct {
 	expires  time.Time
 }
 
-const negativeTTL = 5 * time.Second
+const (
+	negativeTTL = 5 * time.Second // an unknown id is looked up again after this
+	staleRetry  = 5 * time.Second // a failed reload is retried after this
+)
 
 // NewWebhookCache builds a cache over store.
 func NewWebhookCache(store WebhookStore, cfg Config, log *slog.Logger) *WebhookCache {
@@ -76,23 +82,26 @@ func (c *WebhookCache) get(ctx context.Context, id string) (*cachedWebhook, erro
 		if err != nil {
 			return nil, err
 		}
-		return c.put(id, wh), nil
+		return c.put(id, wh, c.ttl), nil
 	})
 	if err != nil {
 		if e != nil {
 			c.log.Warn("webhook config reload failed; serving cached copy", "webhook_id", id, "err", err)
-			return e, nil
+			// Rebuilt from the cached row at the current time: secrets that
+			// expired meanwhile no longer verify.
+			return c.put(id, e.wh, min(c.ttl, staleRetry)), nil
 		}
 		return nil, err
 	}
 	return v.(*cachedWebhook), nil
 }
 
-func (c *WebhookCache) put(id string, wh *projections.Webhook) *cachedWebhook {
+// put caches wh (nil: known not to exist) for at most ttl.
+func (c *WebhookCache) put(id string, wh *projections.Webhook, ttl time.Duration) *cachedWebhook {
 	now := c.now()
-	e := &cachedWebhook{wh: wh, expires: now.Add(negativeTTL)}
+	e := &cachedWebhook{wh: wh, expires: now.Add(min(ttl, negativeTTL))}
 	if wh != nil {
-		e.expires = now.Add(c.ttl)
+		e.expires = now.Add(ttl)
 		for _, s := range wh.Secrets {
 			if s.ExpiresAt != nil && s.ExpiresAt.After(now) && s.ExpiresAt.Before(e.expires) {
 				e.expires = *s.ExpiresAt
@@ -136,9 +145,26 @@ func (c *WebhookCache) Invalidate(id string) {
 	delete(c.entries, id)
 }
 
+// expireAll marks every entry due for reload but keeps it as the fallback
+// should the reload fail (the listener is lost mostly because Postgres is).
+func (c *WebhookCache) expireAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.entries {
+		if e.wh == nil {
+			delete(c.entries, id)
+			continue
+		}
+		stale := *e // entries are read without the lock: never modify one
+		stale.expires = time.Time{}
+		c.entries[id] = &stale
+	}
+}
+
 // Listen invalidates entries on Postgres NOTIFY hookstream_webhooks until ctx
-// ends, reconnecting after errors (and then dropping everything, since
-// notifications may have been missed).
+// ends, reconnecting after errors. When the listener is lost every entry is
+// marked for reload (notifications may have been missed) but kept as the
+// fallback, so a Postgres outage does not turn cached webhooks away.
 func (c *WebhookCache) Listen(ctx context.Context, pool *pgxpool.Pool) {
 	for ctx.Err() == nil {
 		err := c.listenOnce(ctx, pool)
@@ -146,7 +172,7 @@ func (c *WebhookCache) Listen(ctx context.Context, pool *pgxpool.Pool) {
 			return
 		}
 		c.log.Warn("webhook change listener lost; retrying", "err", err)
-		c.Invalidate("")
+		c.expireAll()
 		select {
 		case <-ctx.Done():
 		case <-time.After(2 * time.Second):
@@ -163,7 +189,7 @@ func (c *WebhookCache) listenOnce(ctx context.Context, pool *pgxpool.Pool) error
 	if _, err := conn.Exec(ctx, "LISTEN hookstream_webhooks"); err != nil {
 		return err
 	}
-	c.Invalidate("") // anything cached before LISTEN may be stale
+	c.expireAll() // anything cached before LISTEN may be stale
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
