@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hookstream/hookstream/processors"
 )
 
@@ -370,5 +372,35 @@ func TestJSONRequest(t *testing.T) {
 	}
 	if _, err := JSONRequest(context.Background(), "POST", srv.URL, func() {}); err == nil {
 		t.Fatal("no error for an unencodable body")
+	}
+}
+
+func TestRegisterBreaker(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b1, b2 := NewBreaker(1, time.Hour, nil), NewBreaker(1, time.Hour, nil)
+	for _, err := range []error{RegisterBreaker(reg, "crm", b1), RegisterBreaker(reg, "ga4", b2), RegisterBreaker(reg, "crm", b1)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	done, _ := b1.Allow()
+	done(true)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = v
+		}
+	}
+	want := map[string]float64{
+		"hookstream_outbound_circuit_state/crm": 2, "hookstream_outbound_circuit_state/ga4": 0,
+		"hookstream_outbound_circuit_opened_total/crm": 1, "hookstream_outbound_circuit_opened_total/ga4": 0,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v", got)
 	}
 }
