@@ -15,9 +15,10 @@ build: ## build bin/hookstream
 run: build deps-postgres ## the whole pipeline: embedded NATS + private Postgres (unless DATABASE_URL)
 	./$(BIN) serve
 
-test: deps-postgres ## every test, against real NATS and Postgres
+test: deps-postgres ## every test, against real NATS and Postgres, then each fuzz target briefly
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$${FUZZTIME:-3s}
 
 test-race: deps-postgres
 	$(GO) test -race -count=1 -timeout 20m ./gateway/... ./streams/... ./processors/...
@@ -25,10 +26,11 @@ test-race: deps-postgres
 bench: build deps-postgres ## load run printing figures; writes bench/results.json
 	$(GO) run ./bench/cmd/hsbench $(BENCHFLAGS)
 
-fuzz: ## each fuzz target for FUZZTIME (default 60s)
-	@for pkg in $$($(GO) list ./... ); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$pkg || exit 1; \
+fuzz: ## each fuzz target for FUZZTIME (default 60s); crashers land in testdata/fuzz as regression seeds
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== fuzz $$dir $$f ($${FUZZTIME:-60s})"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$dir; \
 	  done; \
 	done
 
