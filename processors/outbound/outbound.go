@@ -98,8 +98,18 @@ func (e *HTTPError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s %s: %d %s", e.Destination, e.Method, e.Path, e.Status, http.StatusText(e.Status))
 	if len(e.Body) > 0 {
+		// Errors end up in Postgres text and NATS headers: valid UTF-8,
+		// no NULs or line breaks.
 		b.WriteString(": ")
-		b.Write(e.Body)
+		b.WriteString(strings.Map(func(r rune) rune {
+			switch r {
+			case 0:
+				return -1
+			case '\r', '\n':
+				return ' '
+			}
+			return r
+		}, strings.ToValidUTF8(string(e.Body), "\uFFFD")))
 	}
 	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -124,7 +125,7 @@ func TestPermanentErrorBodyTruncated(t *testing.T) {
 	if len(he.Body) > MaxErrorBody+len("…") || !strings.HasSuffix(string(he.Body), "…") || !strings.HasPrefix(string(he.Body), "éé") {
 		t.Fatalf("error body %d bytes", len(he.Body))
 	}
-	if !strings.Contains(err.Error(), "400 Bad Request") {
+	if !strings.Contains(err.Error(), "400 Bad Request") || !utf8.ValidString(err.Error()) {
 		t.Fatalf("error %q", err)
 	}
 	if len(resp.Body) != len(big) {
@@ -402,5 +403,17 @@ func TestRegisterBreaker(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v", got)
+	}
+}
+
+func TestErrorTextIsClean(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(422)
+		w.Write([]byte("bad\x00\xff\r\nfield"))
+	}))
+	defer srv.Close()
+	_, err := get(t, New("x", time.Second, nil), srv.URL)
+	if msg := err.Error(); !strings.HasSuffix(msg, ": bad\uFFFD  field") {
+		t.Fatalf("%q", msg)
 	}
 }
