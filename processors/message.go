@@ -8,6 +8,7 @@ package processors
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,7 @@ type Message struct {
 	Subject   string
 	Header    nats.Header
 	Data      []byte
-	EventID   string // the source's stable id (Nats-Msg-Id): the idempotency key
+	EventID   string // the source's stable id (Nats-Msg-Id; "<stream>:<seq>" if absent): the idempotency key
 	Stream    string
 	StreamSeq uint64
 	Attempt   int // 1 on the first delivery
@@ -76,6 +77,11 @@ func newMessage(jm jetstream.Msg) *Message {
 		m.Stream, m.StreamSeq, m.Attempt = md.Stream, md.Sequence.Stream, int(md.NumDelivered)
 	}
 	m.EventID = m.Header.Get(streams.HdrMsgID)
+	if m.EventID == "" && m.Stream != "" {
+		// Published without a dedup id (by hand, with the nats CLI): the
+		// stream position is the only stable identity it has.
+		m.EventID = m.Stream + ":" + strconv.FormatUint(m.StreamSeq, 10)
+	}
 	m.WebhookID = m.Header.Get(streams.HdrWebhookID)
 	m.Workspace = m.Header.Get(streams.HdrWorkspaceID)
 	if t, err := time.Parse(time.RFC3339Nano, m.Header.Get(streams.HdrReceivedAt)); err == nil {

@@ -28,73 +28,155 @@ type Runner struct {
 	Observe func(o Outcome)
 }
 
+// pollWait bounds one pull request. It is also the longest Run waits, once
+// its context ends, for a pull already sent to the server: every message that
+// pull brings is handled, none is dropped unacknowledged.
+const pollWait = time.Second
+
+// maxBatch matches the consumer's MaxRequestBatch: no pull asks for more.
+const maxBatch = 512
+
 // Run creates or updates each processor's durable consumer, consumes until ctx
-// ends, then drains: no new deliveries, in-flight handlers finish and ack.
+// ends, then drains: no new pulls, in-flight handlers finish and ack (or nak),
+// and only then does Run return.
+//
+// Messages are pulled only for free handler slots, so a delivery never waits
+// unacknowledged in a client-side buffer, where its AckWait would run out, the
+// server would redeliver it (burning an attempt and running it twice) and a
+// shutdown would leave it pending until AckWait.
 func (r *Runner) Run(ctx context.Context, procs ...Processor) error {
 	log := r.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var wg sync.WaitGroup
-	var stops []func()
+	// Check every definition before starting any, so a bad one cannot leave
+	// the others consuming behind a returned error.
+	seen := map[string]string{}
 	for _, p := range procs {
 		if err := p.Validate(); err != nil {
 			return err
 		}
 		p = p.withDefaults()
+		key := p.Stream + "/" + p.Durable
+		if other, ok := seen[key]; ok {
+			return fmt.Errorf("processors: %s and %s share the consumer %s", other, p.Name, key)
+		}
+		seen[key] = p.Name
+	}
+	workers := make([]*worker, 0, len(procs))
+	for _, p := range procs {
+		p = p.withDefaults()
 		cons, err := r.JS.CreateOrUpdateConsumer(ctx, p.Stream, p.ConsumerConfig())
 		if err != nil {
 			return fmt.Errorf("processors: %s: consumer: %w", p.Name, err)
 		}
-		w := &worker{p: p, r: r, log: log.With("processor", p.Name), sem: make(chan struct{}, p.Concurrency), wg: &wg,
-			tails: map[string]chan struct{}{}}
 		h := p.Handler
 		for i := len(r.Middleware) - 1; i >= 0; i-- {
 			h = r.Middleware[i](h)
 		}
-		w.h = h
-		cc, err := cons.Consume(w.dispatch,
-			jetstream.PullMaxMessages(min(p.MaxAckPending, 256)),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-					w.log.Debug("consume", "err", err)
-				}
-			}))
-		if err != nil {
-			return fmt.Errorf("processors: %s: consume: %w", p.Name, err)
-		}
-		stops = append(stops, cc.Stop)
-		log.Info("processor started", "processor", p.Name, "stream", p.Stream, "subjects", p.Subjects)
+		workers = append(workers, &worker{p: p, r: r, h: h, cons: cons, log: log.With("processor", p.Name),
+			sem: make(chan struct{}, p.Concurrency), tails: map[string]chan struct{}{}})
+	}
+	var loops sync.WaitGroup
+	for _, w := range workers {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			w.loop(ctx)
+		}()
+		log.Info("processor started", "processor", w.p.Name, "stream", w.p.Stream, "subjects", w.p.Subjects)
 	}
 	<-ctx.Done()
-	for _, stop := range stops {
-		stop()
+	loops.Wait()
+	for _, w := range workers {
+		w.wg.Wait()
 	}
-	wg.Wait()
+	// Naks and Terms are fire-and-forget publishes: make sure they left.
+	if nc := r.JS.Conn(); nc != nil && !nc.IsClosed() {
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			log.Warn("flush on shutdown", "err", err)
+		}
+	}
 	return nil
 }
 
 type worker struct {
-	p   Processor
-	r   *Runner
-	h   HandlerFunc
-	log *slog.Logger
-	sem chan struct{}
-	wg  *sync.WaitGroup
+	p    Processor
+	r    *Runner
+	h    HandlerFunc
+	cons jetstream.Consumer
+	log  *slog.Logger
+	sem  chan struct{} // one token per pulled, not yet finished message
+	wg   sync.WaitGroup
 
 	mu    sync.Mutex
 	tails map[string]chan struct{} // per order key: closed when its last message is done
 }
 
-// dispatch is called by the consumer for each delivery; it blocks while
-// Concurrency handlers run, which in turn holds back pulls.
-func (w *worker) dispatch(jm jetstream.Msg) {
+// loop pulls as many messages as there are free handler slots and starts a
+// handler for each, in delivery order, until ctx ends.
+func (w *worker) loop(ctx context.Context) {
+	limit := min(w.p.Concurrency, maxBatch)
+	for ctx.Err() == nil {
+		select {
+		case w.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	free:
+		for n < limit {
+			select {
+			case w.sem <- struct{}{}:
+				n++
+			default:
+				break free
+			}
+		}
+		batch, err := w.cons.Fetch(n, jetstream.FetchMaxWait(pollWait))
+		if err != nil {
+			w.release(n)
+			w.log.Warn("pull failed", "err", err)
+			sleepCtx(ctx, pollWait)
+			continue
+		}
+		for jm := range batch.Messages() {
+			n--
+			w.start(jm)
+		}
+		w.release(n)
+		if err := batch.Error(); err != nil {
+			w.log.Warn("pull ended", "err", err)
+			sleepCtx(ctx, pollWait/4)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (w *worker) release(n int) {
+	for range n {
+		<-w.sem
+	}
+}
+
+// start runs one pulled message's handler; its slot is already taken. With
+// OrderKeys, it first waits for the earlier messages sharing a key (called in
+// delivery order, so the chain follows the stream).
+func (w *worker) start(jm jetstream.Msg) {
 	m := newMessage(jm)
 	var keys []string
 	var waits []chan struct{}
 	var done chan struct{}
 	if w.p.OrderKeys != nil {
-		keys = w.p.OrderKeys(m)
+		keys = w.orderKeys(m)
 		done = make(chan struct{})
 		w.mu.Lock()
 		for _, k := range keys {
@@ -105,12 +187,17 @@ func (w *worker) dispatch(jm jetstream.Msg) {
 		}
 		w.mu.Unlock()
 	}
-	w.sem <- struct{}{}
 	w.wg.Add(1)
 	go func() {
-		defer func() { <-w.sem; w.wg.Done() }()
-		for _, t := range waits {
-			<-t
+		defer w.wg.Done()
+		defer w.release(1)
+		if len(waits) > 0 {
+			// Keep the delivery alive while earlier messages run.
+			stop := w.keepAlive(m)
+			for _, t := range waits {
+				<-t
+			}
+			stop()
 		}
 		w.handle(jm, m)
 		if done != nil {
@@ -126,6 +213,18 @@ func (w *worker) dispatch(jm jetstream.Msg) {
 	}()
 }
 
+// orderKeys calls OrderKeys; a panic there means no ordering (the handler
+// will meet the same bad input and be dead-lettered).
+func (w *worker) orderKeys(m *Message) (keys []string) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("order keys panic", "seq", m.StreamSeq, "panic", p)
+			keys = nil
+		}
+	}()
+	return w.p.OrderKeys(m)
+}
+
 func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	// Handlers run to completion even during shutdown: a half-done handler
 	// would only be redone on redelivery, but finishing saves the work.
@@ -134,7 +233,6 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	stopProgress := w.keepAlive(m)
 	start := time.Now()
 	err := w.safeCall(ctx, m)
-	stopProgress()
 	dur := time.Since(start)
 
 	o := Outcome{Processor: w.p.Name, EventID: m.EventID, WebhookID: m.WebhookID, Workspace: m.Workspace,
@@ -142,6 +240,10 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	if m.outcome != nil {
 		o.Detail = m.outcome.detail
 	}
+	// settle is what happens to the delivery once the outcome is recorded
+	// (recording first keeps the audit trail in attempt order: the next
+	// delivery cannot start before this attempt's row exists).
+	var settle func()
 	switch {
 	case err == nil || errors.Is(err, ErrAlreadyProcessed):
 		o.Status = StatusOK
@@ -150,8 +252,14 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 		} else if m.outcome != nil && m.outcome.status != "" {
 			o.Status = m.outcome.status
 		}
-		if aerr := jm.DoubleAck(ctx); aerr != nil {
-			w.log.Warn("ack failed; the message will be redelivered", "seq", m.StreamSeq, "err", aerr)
+		settle = func() {
+			// Its own deadline: a handler that used up its context must
+			// still be able to ack what it committed.
+			actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer acancel()
+			if aerr := jm.DoubleAck(actx); aerr != nil {
+				w.log.Warn("ack failed; the message will be redelivered", "seq", m.StreamSeq, "err", aerr)
+			}
 		}
 	default:
 		kind, delay := classify(err)
@@ -161,16 +269,48 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 			o.Error = fmt.Sprintf("gave up after %d attempts: %v", m.Attempt, err)
 		}
 		o.Status = kind
-		if kind == StatusRetry {
+		if kind != StatusRetry {
+			// Still kept alive while the dead letter is written. On the
+			// last delivery nothing would bring the message back: insist.
+			derr := w.deadLetter(m, o)
+			for i := 1; derr != nil && m.Attempt >= w.p.MaxDeliver && i <= 5; i++ {
+				time.Sleep(w.backoff(i))
+				derr = w.deadLetter(m, o)
+			}
+			switch {
+			case derr == nil:
+				settle = func() {
+					if terr := jm.Term(); terr != nil {
+						w.log.Warn("term failed", "seq", m.StreamSeq, "err", terr)
+					}
+				}
+				w.log.Warn("dead-lettered", "seq", m.StreamSeq, "event_id", m.EventID, "status", o.Status, "err", o.Error)
+			case m.Attempt >= w.p.MaxDeliver:
+				// The server delivers no more: only the stream itself keeps
+				// the message now (replay it from there).
+				w.log.Error("dead-letter publish failed on the last delivery; the message stays only in its stream",
+					"seq", m.StreamSeq, "event_id", m.EventID, "err", derr)
+				o.Error = fmt.Sprintf("dead-letter publish failed: %v; %s", derr, o.Error)
+				settle = func() {}
+			default:
+				// Not terminated (that would lose it): redelivered, and
+				// dead-lettered then.
+				w.log.Error("dead-letter publish failed; will retry on redelivery", "seq", m.StreamSeq, "err", derr)
+				o.Status = StatusRetry
+				o.Error = fmt.Sprintf("dead-letter publish failed: %v; %s", derr, o.Error)
+				delay = 0
+			}
+		}
+		if settle == nil {
 			if d := w.backoff(m.Attempt); d > delay {
 				delay = d
 			}
-			if nerr := jm.NakWithDelay(delay); nerr != nil {
-				w.log.Warn("nak failed", "seq", m.StreamSeq, "err", nerr)
+			settle = func() {
+				if nerr := jm.NakWithDelay(delay); nerr != nil {
+					w.log.Warn("nak failed", "seq", m.StreamSeq, "err", nerr)
+				}
 			}
-			w.log.Info("retrying", "seq", m.StreamSeq, "attempt", m.Attempt, "delay", delay, "err", err)
-		} else {
-			w.deadLetter(ctx, m, o)
+			w.log.Info("retrying", "seq", m.StreamSeq, "attempt", m.Attempt, "delay", delay, "err", o.Error)
 		}
 	}
 	if w.r.Outcomes != nil {
@@ -180,6 +320,9 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 		}
 		rcancel()
 	}
+	// No InProgress may follow (and undo) a Nak's delay.
+	stopProgress()
+	settle()
 	if w.r.Observe != nil {
 		w.r.Observe(o)
 	}
@@ -197,23 +340,32 @@ func (w *worker) safeCall(ctx context.Context, m *Message) (err error) {
 	return w.h(ctx, m)
 }
 
-// keepAlive signals InProgress while a handler runs longer than a third of
-// AckWait, so slow external calls are not redelivered mid-flight.
+// keepAlive signals InProgress every third of AckWait while a handler runs,
+// so slow work is not redelivered mid-flight. The returned stop waits for the
+// signalling to end, so no InProgress can follow (and undo) a Nak's delay.
 func (w *worker) keepAlive(m *Message) func() {
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
-		t := time.NewTicker(w.p.AckWait / 3)
+		defer close(exited)
+		t := time.NewTicker(max(w.p.AckWait/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				m.InProgress()
+				if err := m.InProgress(); err != nil {
+					w.log.Debug("in progress", "seq", m.StreamSeq, "err", err)
+				}
 			}
 		}
 	}()
-	return func() { close(done) }
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-exited
+	}
 }
 
 // backoff is the capped exponential delay before attempt+1 (with jitter).
@@ -233,9 +385,12 @@ func (w *worker) backoff(attempt int) time.Duration {
 }
 
 // deadLetter publishes the original message to dlq.<processor> with what went
-// wrong, then terminates the delivery. If the DLQ publish fails the message
-// is not terminated: it is redelivered and dead-lettered again later.
-func (w *worker) deadLetter(ctx context.Context, m *Message, o Outcome) {
+// wrong. Its Nats-Msg-Id names the delivery (durable, stream, seq), so a dead
+// letter written again after a lost Term is deduplicated. The caller Terms
+// the delivery only once this succeeded.
+func (w *worker) deadLetter(m *Message, o Outcome) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	dm := nats.NewMsg(streams.DLQSubject(w.p.Name))
 	dm.Data = m.Data
 	for k, v := range m.Header {
@@ -254,21 +409,8 @@ func (w *worker) deadLetter(ctx context.Context, m *Message, o Outcome) {
 	dm.Header.Set(HdrDLQAttempts, strconv.Itoa(m.Attempt))
 	dm.Header.Set(HdrDLQStatus, o.Status)
 	dm.Header.Set(HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
-	if _, err := w.r.JS.PublishMsg(ctx, dm); err != nil {
-		w.log.Error("dead-letter publish failed; will retry on redelivery", "seq", m.StreamSeq, "err", err)
-		jmNak(m, w.p.BackoffMax)
-		return
-	}
-	if err := m.raw.Term(); err != nil {
-		w.log.Warn("term failed", "seq", m.StreamSeq, "err", err)
-	}
-	w.log.Warn("dead-lettered", "seq", m.StreamSeq, "event_id", m.EventID, "status", o.Status, "err", o.Error)
-}
-
-func jmNak(m *Message, d time.Duration) {
-	if m.raw != nil {
-		m.raw.NakWithDelay(d)
-	}
+	_, err := w.r.JS.PublishMsg(ctx, dm)
+	return err
 }
 
 // Dead-letter headers (besides the original message's own).

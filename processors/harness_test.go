@@ -1,0 +1,311 @@
+package processors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/projections/pgtest"
+	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/streams/streamstest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// harness is one test's real JetStream server (INGEST/EVENTS/DLQ) and its own
+// migrated Postgres database.
+type harness struct {
+	t  *testing.T
+	nc *nats.Conn
+	js jetstream.JetStream
+	db *pgxpool.Pool
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	s := streamstest.RunServer(t)
+	nc, js := streamstest.Connect(t, s)
+	return &harness{t: t, nc: nc, js: js, db: pgtest.New(t)}
+}
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run is a Runner started in the background.
+type run struct {
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+	// stoppedAt is when Run returned.
+	stoppedAt time.Time
+}
+
+// logWriter sends the runner's log lines to the test log while the test runs.
+type logWriter struct {
+	mu   sync.Mutex
+	t    *testing.T
+	done bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	w := &logWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newRunner is a Runner recording outcomes in the harness's database.
+func (h *harness) newRunner() *processors.Runner {
+	return &processors.Runner{JS: h.js, Outcomes: processors.PGOutcomes{DB: h.db}, Log: testLogger(h.t)}
+}
+
+// start runs r with procs until the returned run is stopped (at the latest
+// at test cleanup), and waits until every consumer exists.
+func (h *harness) start(r *processors.Runner, procs ...processors.Processor) *run {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := &run{t: h.t, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := r.Run(ctx, procs...)
+		rn.stoppedAt = time.Now()
+		rn.done <- err
+	}()
+	h.t.Cleanup(func() { rn.stop() })
+	for _, p := range procs {
+		durable := p.Durable
+		if durable == "" {
+			durable = p.Name
+		}
+		testutil.CheckFor(h.t, 10*time.Second, 10*time.Millisecond, func() error {
+			select {
+			case err := <-rn.done:
+				rn.done <- err
+				return fmt.Errorf("Run returned early: %v", err)
+			default:
+			}
+			_, err := h.js.Consumer(ctxT(h.t, 2*time.Second), p.Stream, durable)
+			return err
+		})
+	}
+	return rn
+}
+
+// stop cancels Run's context and waits for it to return.
+func (rn *run) stop() error {
+	rn.once.Do(func() {
+		rn.cancel()
+		select {
+		case rn.err = <-rn.done:
+		case <-time.After(30 * time.Second):
+			rn.t.Errorf("Run did not return within 30s of its context ending")
+		}
+	})
+	return rn.err
+}
+
+// running reports whether Run is still running.
+func (rn *run) running() bool {
+	select {
+	case err := <-rn.done:
+		rn.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// publish stores one message in its stream with the envelope headers given
+// as name, value pairs and returns its stream sequence.
+func (h *harness) publish(subject, msgID, body string, hdr ...string) uint64 {
+	h.t.Helper()
+	m := streams.NewMsg(subject, msgID, []byte(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		m.Header.Set(hdr[i], hdr[i+1])
+	}
+	ack, err := (&streams.Publisher{JS: h.js}).Publish(ctxT(h.t, 5*time.Second), m)
+	if err != nil {
+		h.t.Fatalf("publish %s: %v", subject, err)
+	}
+	if ack.Duplicate {
+		h.t.Fatalf("publish %s %s: unexpectedly a duplicate", subject, msgID)
+	}
+	return ack.Sequence
+}
+
+func (h *harness) consumerInfo(stream, durable string) *jetstream.ConsumerInfo {
+	h.t.Helper()
+	ctx := ctxT(h.t, 5*time.Second)
+	c, err := h.js.Consumer(ctx, stream, durable)
+	if err != nil {
+		h.t.Fatalf("consumer %s/%s: %v", stream, durable, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		h.t.Fatalf("consumer %s/%s info: %v", stream, durable, err)
+	}
+	return info
+}
+
+// waitSettled waits until the consumer has nothing pending or unacked.
+func (h *harness) waitSettled(stream, durable string) *jetstream.ConsumerInfo {
+	h.t.Helper()
+	var info *jetstream.ConsumerInfo
+	testutil.CheckFor(h.t, 10*time.Second, 20*time.Millisecond, func() error {
+		info = h.consumerInfo(stream, durable)
+		if info.NumAckPending != 0 || info.NumPending != 0 {
+			return fmt.Errorf("consumer %s: ack pending %d, pending %d", durable, info.NumAckPending, info.NumPending)
+		}
+		return nil
+	})
+	return info
+}
+
+// outcomeRow is one event_outcomes row.
+type outcomeRow struct {
+	Status     string
+	Attempts   int
+	DurationMS float64
+	Error      *string
+	WebhookID  *string
+	Workspace  *string
+	Subject    string
+	Seq        *int64
+	Received   *time.Time
+	Detail     []byte
+}
+
+func (h *harness) outcomes(processor, eventID string) []outcomeRow {
+	h.t.Helper()
+	rows, err := h.db.Query(ctxT(h.t, 5*time.Second), `SELECT status, attempts, duration_ms, error,
+		webhook_id, workspace_id, subject, stream_seq, received_at, detail
+		FROM event_outcomes WHERE processor=$1 AND event_id=$2 ORDER BY id`, processor, eventID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []outcomeRow
+	for rows.Next() {
+		var o outcomeRow
+		if err := rows.Scan(&o.Status, &o.Attempts, &o.DurationMS, &o.Error, &o.WebhookID, &o.Workspace,
+			&o.Subject, &o.Seq, &o.Received, &o.Detail); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func statuses(rows []outcomeRow) string {
+	s := make([]string, len(rows))
+	for i, r := range rows {
+		s[i] = fmt.Sprintf("%s/%d", r.Status, r.Attempts)
+	}
+	return strings.Join(s, ",")
+}
+
+// waitOutcomes waits until the event's recorded outcomes are exactly want
+// ("status/attempts,…") and returns them.
+func (h *harness) waitOutcomes(processor, eventID, want string) []outcomeRow {
+	h.t.Helper()
+	var rows []outcomeRow
+	testutil.CheckFor(h.t, 15*time.Second, 20*time.Millisecond, func() error {
+		rows = h.outcomes(processor, eventID)
+		if got := statuses(rows); got != want {
+			return fmt.Errorf("outcomes of %s: got %q, want %q", eventID, got, want)
+		}
+		return nil
+	})
+	return rows
+}
+
+// dlqMsg waits for the last dead letter on subject.
+func (h *harness) dlqMsg(subject string) *jetstream.RawStreamMsg {
+	h.t.Helper()
+	var msg *jetstream.RawStreamMsg
+	testutil.CheckFor(h.t, 15*time.Second, 20*time.Millisecond, func() error {
+		ctx := ctxT(h.t, 5*time.Second)
+		st, err := h.js.Stream(ctx, streams.StreamDLQ)
+		if err != nil {
+			return err
+		}
+		msg, err = st.GetLastMsgForSubject(ctx, subject)
+		return err
+	})
+	return msg
+}
+
+// dlqCount is the number of dead letters held for subject.
+func (h *harness) dlqCount(subject string) uint64 {
+	h.t.Helper()
+	ctx := ctxT(h.t, 5*time.Second)
+	st, err := h.js.Stream(ctx, streams.StreamDLQ)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return info.State.Subjects[subject]
+}
+
+// countCalls is a concurrency-safe per-event call counter.
+type countCalls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countCalls) add(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[id]++
+	return c.n[id]
+}
+
+func (c *countCalls) get(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[id]
+}
+
+func (c *countCalls) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+var errTransient = errors.New("upstream unavailable")
