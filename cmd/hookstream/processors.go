@@ -35,10 +35,11 @@ func registry() map[string]processorFactory {
 		boards.Name: func(a *app) ([]processors.Processor, error) {
 			return []processors.Processor{boards.New(a.store())}, nil
 		},
-		paymentsName: newPayments,
-		crmName:      newCRM,
 		mailerliteName: newMailerLite,
 		ga4Name:        newGA4,
+
+		paymentsName: newPayments,
+		crmName:      newCRM,
 	}
 }
 
