@@ -35,6 +35,8 @@ func commands() []command {
 		{"boards", "sales boards and their routing rules (create|list|rules add|list|remove)", runBoards},
 		{"scoring", "lead scoring weights per workspace (show|set)", runScoring},
 		{"sign", "sign a body like a Standard Webhooks sender (prints curl headers)", runSign},
+		{"replay", "re-drive a processor from a sequence/time, or rebuild projections (--rebuild)", runReplay},
+		{"dlq", "dead letters (list|show|retry|discard)", runDLQ},
 	}
 }
 

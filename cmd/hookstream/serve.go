@@ -6,6 +6,9 @@ import (
 	"io"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/processors/dlq"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -74,6 +77,9 @@ func runPipeline(ctx context.Context, s settings, withGateway, withProcessors bo
 		g.Go(func() error { return a.serveHTTP(gctx, gw) })
 	}
 	if withProcessors && len(procs) > 0 {
+		// Dead-letters messages whose process died during their last attempt.
+		capture := &dlq.Capture{NC: a.nc, JS: a.js, DB: a.pool, Outcomes: processors.PGOutcomes{DB: a.pool}, Log: a.log}
+		g.Go(func() error { return capture.Run(gctx) })
 		runner := a.runner()
 		g.Go(func() error { return runner.Run(gctx, procs...) })
 	}

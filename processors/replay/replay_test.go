@@ -1,0 +1,414 @@
+package replay_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/internal/pipelinetest"
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/processors/boards"
+	"github.com/hookstream/hookstream/processors/contacts"
+	"github.com/hookstream/hookstream/processors/replay"
+	"github.com/hookstream/hookstream/projections"
+	"github.com/hookstream/hookstream/projections/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func pipeline(t *testing.T, env *pipelinetest.Env) *pipelinetest.Run {
+	t.Helper()
+	cfg := contacts.DefaultConfig()
+	c, err := contacts.New(env.Store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BackoffInitial, c.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
+	b := boards.New(env.Store)
+	b.BackoffInitial, b.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
+	return env.Start(c, b)
+}
+
+func idle(env *pipelinetest.Env) {
+	env.T.Helper()
+	env.WaitIdle(90*time.Second, "INGEST", "contacts")
+	env.WaitIdle(90*time.Second, "EVENTS", "boards")
+}
+
+// person is one identity; every post about it carries the same e-mail and
+// phone, so the contacts processor orders its events by stream order and a
+// rebuild must reproduce exactly the same rows.
+func personBody(ws string, person, n int) []byte {
+	products := []string{"Bath Remodel", "Kitchen Remodel", "Windows"}
+	statuses := []string{"new", "contacted", "qualified"}
+	b, _ := json.Marshal(map[string]any{
+		"email":        fmt.Sprintf("p%d@%s.example.com", person, ws),
+		"phone":        fmt.Sprintf("+1415555%04d", person),
+		"first_name":   fmt.Sprintf("Name%d-%d", person, n),
+		"last_name":    "Doe",
+		"product":      products[(person+n)%len(products)],
+		"lead_status":  statuses[n%len(statuses)],
+		"utm_source":   fmt.Sprintf("src%d", n%4),
+		"company":      fmt.Sprintf("Co %d", n),
+		"custom_field": n,
+	})
+	return b
+}
+
+// post sends events posts over people identities through the gateway, with
+// conc senders, and returns the acknowledged event ids.
+func post(t *testing.T, env *pipelinetest.Env, wh *projections.Webhook, events, people, conc int, prefix string) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= events {
+					return
+				}
+				id := fmt.Sprintf("%s-%d", prefix, i)
+				res := env.PostWebhook(wh, personBody(wh.WorkspaceID, i%people, i), pipelinetest.WebhookPost{ID: id})
+				if res.Status != 200 {
+					t.Errorf("post %s: %d %s", id, res.Status, res.Body)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, pipelinetest.EventID(wh, id))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
+// snapshot is a canonical dump of one workspace's projections.
+type snapshot struct {
+	Contacts, Leads, Assignments []string
+	Processed                    []string
+}
+
+func dump(t *testing.T, env *pipelinetest.Env, ws, whID string) snapshot {
+	t.Helper()
+	ctx := env.Ctx(10 * time.Second)
+	q := func(sql string, args ...any) []string {
+		rows, err := env.DB.Query(ctx, sql, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		return out
+	}
+	return snapshot{
+		Contacts:    q(`SELECT to_jsonb(c)::text FROM contacts c WHERE workspace_id=$1 ORDER BY id`, ws),
+		Leads:       q(`SELECT to_jsonb(l)::text FROM leads l WHERE workspace_id=$1 ORDER BY id`, ws),
+		Assignments: q(`SELECT (to_jsonb(b) - 'id')::text FROM board_assignments b WHERE workspace_id=$1 ORDER BY event_id`, ws),
+		Processed: q(`SELECT processor || ' ' || event_id FROM processed
+			WHERE event_id LIKE $1 OR event_id LIKE $2 ORDER BY 1`, "wh:"+whID+":%", "%:wh:"+whID+":%"),
+	}
+}
+
+func (s snapshot) diff(o snapshot) string {
+	for _, c := range []struct {
+		name string
+		a, b []string
+	}{{"contacts", s.Contacts, o.Contacts}, {"leads", s.Leads, o.Leads}, {"board_assignments", s.Assignments, o.Assignments},
+		{"processed", s.Processed, o.Processed}} {
+		if len(c.a) != len(c.b) {
+			return fmt.Sprintf("%s: %d rows, then %d", c.name, len(c.a), len(c.b))
+		}
+		for i := range c.a {
+			if c.a[i] != c.b[i] {
+				return fmt.Sprintf("%s row %d:\n  before %s\n  after  %s", c.name, i, c.a[i], c.b[i])
+			}
+		}
+	}
+	return ""
+}
+
+func addBoards(t *testing.T, env *pipelinetest.Env, ws string) {
+	t.Helper()
+	ctx := env.Ctx(5 * time.Second)
+	bs := &boards.Store{DB: env.DB}
+	for i, product := range []string{"Bath Remodel", "Kitchen Remodel"} {
+		b, err := bs.CreateBoard(ctx, ws, product+" board")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bs.AddRule(ctx, &boards.Rule{WorkspaceID: ws, BoardID: b.ID, Priority: 10 * (i + 1),
+			Conditions: []boards.Condition{{Field: "product", Op: "eq", Value: json.RawMessage(fmt.Sprintf("%q", product))}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func outcomes(env *pipelinetest.Env, processor, status string) int {
+	return env.Count(`SELECT count(*) FROM event_outcomes WHERE processor=$1 AND status=$2`, processor, status)
+}
+
+func TestReplayFromSeqAppliesNothingTwice(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{})
+	const ws = "ws-replay"
+	wh := env.CreateWebhook(ws, nil)
+	addBoards(t, env, ws)
+	pipeline(t, env)
+	ids := post(t, env, wh, 150, 40, 8, "r")
+	idle(env)
+	before := dump(t, env, ws, wh.ID)
+	if len(before.Leads) != len(ids) || len(before.Contacts) != 40 {
+		t.Fatalf("%d leads, %d contacts; want %d and 40", len(before.Leads), len(before.Contacts), len(ids))
+	}
+	eventsBefore := len(env.Messages("EVENTS", "events.>"))
+	boardsOutcomes := env.Count(`SELECT count(*) FROM event_outcomes WHERE processor='boards'`)
+
+	var last replay.Progress
+	r := &replay.Replayer{JS: env.JS, Progress: func(p replay.Progress) { last = p }, ProgressEvery: 10 * time.Millisecond, Poll: 20 * time.Millisecond}
+	sum, err := r.Replay(env.Ctx(30*time.Second), replay.Options{Processor: "contacts", FromSeq: 1, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Events != uint64(len(ids)) || len(sum.Consumers) != 1 || sum.Consumers[0].Target != uint64(len(ids)) {
+		t.Errorf("summary %+v", sum)
+	}
+	if !last.Done || last.Processed != uint64(len(ids)) || last.Total != last.Processed {
+		t.Errorf("last progress %+v", last)
+	}
+	idle(env)
+	if d := before.diff(dump(t, env, ws, wh.ID)); d != "" {
+		t.Errorf("projections changed by the replay: %s", d)
+	}
+	if n := outcomes(env, "contacts", processors.StatusOK); n != len(ids) {
+		t.Errorf("%d ok outcomes, want %d", n, len(ids))
+	}
+	if n := outcomes(env, "contacts", processors.StatusDuplicate); n != len(ids) {
+		t.Errorf("%d duplicate outcomes after the replay, want %d", n, len(ids))
+	}
+	if n := len(env.Messages("EVENTS", "events.>")); n != eventsBefore {
+		t.Errorf("EVENTS has %d messages after the replay, had %d: a duplicate emitted events", n, eventsBefore)
+	}
+	if n := env.Count(`SELECT count(*) FROM event_outcomes WHERE processor='boards'`); n != boardsOutcomes {
+		t.Errorf("boards saw %d outcomes after the replay, %d before", n, boardsOutcomes)
+	}
+
+	// A sequence on a processor with consumers on several streams needs
+	// the stream; an unknown processor has no consumer.
+	if _, err := r.Replay(env.Ctx(5*time.Second), replay.Options{Processor: "nobody", FromSeq: 1}); err == nil {
+		t.Error("replay of an unknown processor succeeded")
+	}
+}
+
+func TestReplaySince(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{})
+	const ws = "ws-since"
+	wh := env.CreateWebhook(ws, nil)
+	pipeline(t, env)
+	post(t, env, wh, 40, 40, 4, "early")
+	time.Sleep(50 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	late := post(t, env, wh, 25, 25, 4, "late")
+	idle(env)
+
+	r := &replay.Replayer{JS: env.JS, Poll: 20 * time.Millisecond}
+	sum, err := r.Replay(env.Ctx(30*time.Second), replay.Options{Processor: "contacts", Since: since, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Events != uint64(len(late)) || sum.Consumers[0].FromSeq != 41 {
+		t.Errorf("summary %+v, want %d events from sequence 41", sum, len(late))
+	}
+	idle(env)
+	if n := outcomes(env, "contacts", processors.StatusDuplicate); n != len(late) {
+		t.Errorf("%d duplicates, want %d (only the events since the time)", n, len(late))
+	}
+	// Nothing since a future time: no reset.
+	sum, err = r.Replay(env.Ctx(10*time.Second), replay.Options{Processor: "contacts", Since: time.Now().Add(time.Hour), Wait: true})
+	if err != nil || sum.Events != 0 || sum.Consumers[0].FromSeq != 0 {
+		t.Errorf("future since: %+v %v", sum, err)
+	}
+}
+
+// TestRebuildUnderLoad rebuilds contacts (and, as its dependent, boards)
+// while the gateway keeps accepting posts, and checks the rebuilt
+// projections equal a canonical dump taken before, and that every post
+// acknowledged during the rebuild is projected exactly once.
+func TestRebuildUnderLoad(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{})
+	const ws, wsLoad = "ws-rebuild", "ws-load"
+	wh := env.CreateWebhook(ws, nil)
+	whLoad := env.CreateWebhook(wsLoad, nil)
+	addBoards(t, env, ws)
+	pipeline(t, env)
+	ids := post(t, env, wh, 600, 150, 16, "a")
+	idle(env)
+	before := dump(t, env, ws, wh.ID)
+	if len(before.Leads) != len(ids) || len(before.Contacts) != 150 || len(before.Assignments) != len(ids) {
+		t.Fatalf("%d leads, %d contacts, %d assignments", len(before.Leads), len(before.Contacts), len(before.Assignments))
+	}
+	var boardsSet int
+	env.DB.QueryRow(env.Ctx(5*time.Second), `SELECT count(*) FROM contacts WHERE workspace_id=$1 AND board_id IS NOT NULL`, ws).Scan(&boardsSet)
+	if boardsSet == 0 {
+		t.Fatal("no contact has a board: the rule set does not exercise boards")
+	}
+
+	// Load: new people in another workspace, posted all through the rebuild.
+	stop := make(chan struct{})
+	var loadWG sync.WaitGroup
+	var mu sync.Mutex
+	var acked []string
+	for g := range 2 {
+		loadWG.Add(1)
+		go func() {
+			defer loadWG.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("load-%d-%d", g, i)
+				res := env.PostWebhook(whLoad, personBody(wsLoad, 5000+g*1000+i, i), pipelinetest.WebhookPost{ID: id})
+				if res.Status != 200 {
+					t.Errorf("post during the rebuild: %d %s", res.Status, res.Body)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, pipelinetest.EventID(whLoad, id))
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+
+	var progress []replay.Progress
+	var pmu sync.Mutex
+	r := &replay.Replayer{JS: env.JS, DB: env.DB, Settle: 300 * time.Millisecond, Poll: 50 * time.Millisecond,
+		ProgressEvery: 100 * time.Millisecond, Log: env.Log,
+		Progress: func(p replay.Progress) { pmu.Lock(); progress = append(progress, p); pmu.Unlock() }}
+	time.Sleep(100 * time.Millisecond)
+	sum, err := r.Rebuild(env.Ctx(150*time.Second), replay.RebuildOptions{Processors: []string{"contacts"}})
+	time.Sleep(200 * time.Millisecond) // still accepting after the rebuild
+	close(stop)
+	loadWG.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sum.Processors, []string{"contacts", "boards"}) {
+		t.Errorf("rebuilt %v, want contacts then boards", sum.Processors)
+	}
+	if sum.Cleared["contacts"] < 150 || sum.Cleared["leads"] < int64(len(ids)) || sum.Cleared["processed"] < int64(2*len(ids)) {
+		t.Errorf("cleared %v", sum.Cleared)
+	}
+	if sum.Events < uint64(len(ids)) || sum.EventsPerSecond <= 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	pmu.Lock()
+	if len(progress) < 2 || !progress[len(progress)-1].Done {
+		t.Errorf("progress reports: %+v", progress)
+	}
+	pmu.Unlock()
+	idle(env)
+
+	if d := before.diff(dump(t, env, ws, wh.ID)); d != "" {
+		t.Errorf("rebuilt projections differ from the originals: %s", d)
+	}
+	if len(acked) < 10 {
+		t.Fatalf("only %d posts acknowledged during the rebuild", len(acked))
+	}
+	// Every acknowledged post during the rebuild is projected exactly once.
+	n := env.Count(`SELECT count(*) FROM leads WHERE workspace_id=$1`, wsLoad)
+	distinct := env.Count(`SELECT count(DISTINCT event_id) FROM leads WHERE workspace_id=$1 AND event_id = ANY($2)`, wsLoad, acked)
+	if n != len(acked) || distinct != len(acked) {
+		t.Errorf("%d leads (%d of the acked events) for %d acknowledged posts", n, distinct, len(acked))
+	}
+	if n := env.Count(`SELECT count(*) FROM contacts WHERE workspace_id=$1`, wsLoad); n != len(acked) {
+		t.Errorf("%d load contacts, want %d", n, len(acked))
+	}
+	// The consumers run again.
+	for _, c := range []struct{ s, d string }{{"INGEST", "contacts"}, {"EVENTS", "boards"}} {
+		cons, err := env.JS.Consumer(env.Ctx(5*time.Second), c.s, c.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(env.Ctx(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Paused {
+			t.Errorf("%s/%s still paused", c.s, c.d)
+		}
+	}
+	if n := env.Count(`SELECT count(*) FROM outbox`); n != 0 {
+		t.Errorf("%d outbox rows left", n)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	cases := []struct {
+		names   []string
+		resend  bool
+		want    [][]string
+		skipped []string
+		err     bool
+	}{
+		{nil, false, [][]string{{"contacts", "payments"}, {"boards"}}, []string{"crm", "ga4", "mailerlite", "notify"}, false},
+		{[]string{"contacts"}, false, [][]string{{"contacts"}, {"boards"}}, nil, false},
+		{[]string{"boards"}, false, [][]string{{"boards"}}, nil, false},
+		{[]string{"payments", "contacts"}, false, [][]string{{"contacts", "payments"}, {"boards"}}, nil, false},
+		{[]string{"crm"}, false, nil, nil, true},
+		{[]string{"crm"}, true, [][]string{{"crm"}}, nil, false},
+		{[]string{"nope"}, false, nil, nil, true},
+		{nil, true, [][]string{{"contacts", "payments", "crm", "mailerlite", "ga4", "notify"}, {"boards"}}, nil, false},
+	}
+	for _, c := range cases {
+		p, err := replay.NewPlan(replay.Registry, c.names, c.resend)
+		if c.err {
+			if err == nil {
+				t.Errorf("%v resend=%v: no error", c.names, c.resend)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", c.names, err)
+			continue
+		}
+		var got [][]string
+		for _, l := range p.Levels {
+			var names []string
+			for _, s := range l {
+				names = append(names, s.Processor)
+			}
+			got = append(got, names)
+		}
+		if !reflect.DeepEqual(got, c.want) || !reflect.DeepEqual(p.Skipped, c.skipped) {
+			t.Errorf("%v resend=%v: levels %v skipped %v, want %v %v", c.names, c.resend, got, p.Skipped, c.want, c.skipped)
+		}
+	}
+	// A dependency cycle is reported.
+	cyc := []replay.Spec{{Processor: "a", Dependents: []string{"b"}}, {Processor: "b", Dependents: []string{"a"}}}
+	if _, err := replay.NewPlan(cyc, []string{"a"}, false); err == nil {
+		t.Error("cycle not reported")
+	}
+}
+
