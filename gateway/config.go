@@ -74,6 +74,9 @@ func (c Config) Validate() error {
 		return errors.New("gateway: body limit must be positive")
 	case c.PublishTimeout <= 0:
 		return errors.New("gateway: publish timeout must be positive")
+	case c.RetryAfter < time.Second:
+		// Retry-After is whole seconds; 0 would drop the header from 503/429.
+		return errors.New("gateway: retry-after must be at least 1s")
 	case c.FormRate <= 0 || c.FormBurst <= 0 || c.WebhookRate <= 0 || c.WebhookBurst <= 0:
 		return errors.New("gateway: rate limits must be positive")
 	case c.Now == nil:

@@ -97,7 +97,9 @@ type testEnv struct {
 type envOptions struct {
 	cfg    func(*gateway.Config)
 	db     bool
+	ownDB  bool
 	listen bool
+	waiter gateway.ResultWaiter
 }
 
 type envOption func(*envOptions)
@@ -107,9 +109,44 @@ func withConfig(f func(*gateway.Config)) envOption {
 	return func(o *envOptions) { o.cfg = f }
 }
 
-// withDB gives the gateway a fresh Postgres database for webhook configs
-// (cloning one costs a few hundred ms, so only tests of /webhooks/{id} ask).
+// withWaiter answers ?wait through w.
+func withWaiter(w gateway.ResultWaiter) envOption { return func(o *envOptions) { o.waiter = w } }
+
+// withDB gives the gateway Postgres for webhook configs: the test binary's
+// shared database (see sharedPool).
 func withDB() envOption { return func(o *envOptions) { o.db = true } }
+
+// withOwnDB gives the gateway a database of its own, for tests that break it
+// (outages, a closed pool).
+func withOwnDB() envOption { return func(o *envOptions) { o.db, o.ownDB = true, true } }
+
+var shared struct {
+	once sync.Once
+	pool *pgxpool.Pool
+	err  error
+}
+
+// sharedPool returns one migrated database for the whole test binary.
+// Webhook ids are random, so tests do not see each other's rows; a NOTIFY
+// for another test's webhook only drops that id from a cache. Cloning a
+// database per test costs a few hundred ms each, serialized — most of this
+// package's run time. The database lives as long as pgtest's cluster.
+func sharedPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	shared.once.Do(func() {
+		url := pgtest.URL(binaryLifetime{t})
+		shared.pool, shared.err = projections.Open(context.Background(), url)
+	})
+	if shared.err != nil {
+		t.Fatalf("shared database: %v", shared.err)
+	}
+	return shared.pool
+}
+
+// binaryLifetime keeps what is created with it past the test that made it.
+type binaryLifetime struct{ testing.TB }
+
+func (binaryLifetime) Cleanup(func()) {}
 
 // withListen starts the cache's NOTIFY listener (and waits until it listens).
 func withListen() envOption { return func(o *envOptions) { o.db, o.listen = true, true } }
@@ -145,9 +182,13 @@ func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 			{Name: "nats", Fn: func(ctx context.Context) error { return streams.Check(ctx, js) }},
 		},
 		Registry: e.reg,
+		Waiter:   o.waiter,
 	}
 	if o.db {
-		e.pool = pgtest.New(t)
+		e.pool = sharedPool(t)
+		if o.ownDB {
+			e.pool = pgtest.New(t)
+		}
 		e.store = &projections.Webhooks{DB: e.pool}
 		e.cache = gateway.NewWebhookCache(e.store, cfg, nil)
 		deps.Webhooks = e.cache

@@ -184,7 +184,7 @@ func grepLines(s, substr string) string {
 // TestHealth_Routes: /healthz and /readyz answer JSON; HEAD works.
 func TestHealth_Routes(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t, withOwnDB())
 	r := env.get("/healthz")
 	if r.Status != 200 || decodeMap(t, r.Body)["status"] != "ok" {
 		t.Fatalf("healthz %d %s", r.Status, r.Body)

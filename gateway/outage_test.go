@@ -52,11 +52,14 @@ func pgOutage(t *testing.T, env *testEnv) (restore func()) {
 // returns, changes apply again.
 func TestWebhook_PostgresOutage(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withListen())
+	env := newTestGateway(t, withOwnDB())
 	exp := t0.Add(30 * time.Second)
 	wh := env.createWebhook(projections.Webhook{AuthScheme: "token", Secrets: []projections.Secret{
 		{Value: "new"}, {Value: "old", ExpiresAt: &exp},
 	}})
+	// Listen only now: the creation's NOTIFY, arriving late, would drop the
+	// entry cached below and leave the outage nothing to serve from.
+	env.startListen()
 	path := "/webhooks/" + wh.ID
 	n := 0
 	post := func(token string) *result {

@@ -313,11 +313,11 @@ func TestWebhook_UnknownAndInactive(t *testing.T) {
 	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/"+wh.ID, body, nil) })
 	// An id created after a 404 was cached appears once the short negative
 	// entry ends.
-	late := projections.Webhook{ID: "wh_late", AuthScheme: "none"}
-	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/wh_late", body, nil) })
+	late := projections.Webhook{ID: projections.NewWebhookID(), AuthScheme: "none"}
+	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/"+late.ID, body, nil) })
 	env.createWebhook(late)
 	env.clock.Advance(6 * time.Second)
-	env.post("/webhooks/wh_late", body, nil).wantAccepted(t)
+	env.post("/webhooks/"+late.ID, body, nil).wantAccepted(t)
 }
 
 // TestWebhook_DisableTakesEffectAtOnce: SetActive(false) is announced by
