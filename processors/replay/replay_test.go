@@ -411,4 +411,3 @@ func TestPlan(t *testing.T) {
 		t.Error("cycle not reported")
 	}
 }
-
