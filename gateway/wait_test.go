@@ -98,12 +98,23 @@ func TestWebhook_Wait(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("plain seconds: %d %s", r.Status, r.Body)
 	}
-	env.rejects(t, 400, "invalid_payload", func() *result { return env.post(path+"?wait=-1s", []byte(`{"email":"w5@example.com"}`), nil) })
+	for _, huge := range []string{"1e10", "1e400", "Inf"} { // capped, not wrapped to negative
+		start := time.Now()
+		r = env.post(path+"?wait="+huge, []byte(`{"email":"w-`+huge+`@example.com"}`), nil)
+		if d := time.Since(start); r.Status != 202 || d > 5*time.Second {
+			t.Fatalf("wait=%s: %d after %v: %s", huge, r.Status, d, r.Body)
+		}
+	}
+	for _, bad := range []string{"-1s", "-2", "NaN", "soon", "-Inf"} {
+		env.rejects(t, 400, "invalid_payload", func() *result {
+			return env.post(path+"?wait="+bad, []byte(`{"email":"w5@example.com"}`), nil)
+		})
+	}
 	testutil.CheckFor(t, 2*time.Second, 10*time.Millisecond, func() error { // Stop runs after the answer
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if w.stopped != 4 {
-			return fmt.Errorf("Stop called %d times, want 4", w.stopped)
+		if w.stopped != 7 {
+			return fmt.Errorf("Stop called %d times, want 7", w.stopped)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -91,11 +92,13 @@ func (g *Gateway) parseWait(r *http.Request) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		secs, err2 := strconv.ParseFloat(v, 64)
-		if err2 != nil {
+		if err2 != nil && !errors.Is(err2, strconv.ErrRange) || math.IsNaN(secs) {
 			return 0, &Error{Code: CodeInvalid, Message: "wait must be a duration such as 5s",
 				Details: []Detail{{Field: "wait", Code: "invalid_value", Message: "not a duration"}}}
 		}
-		d = time.Duration(secs * float64(time.Second))
+		// Clamp before converting: a float beyond int64 nanoseconds would
+		// wrap to a negative duration.
+		d = time.Duration(max(-1, min(secs, g.cfg.MaxWait.Seconds())) * float64(time.Second))
 	}
 	if d < 0 {
 		return 0, &Error{Code: CodeInvalid, Message: "wait must not be negative"}
