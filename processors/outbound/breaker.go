@@ -72,10 +72,31 @@ func (b *Breaker) Opened() int64 {
 	return b.opened
 }
 
+// Call outcomes reported to a breaker.
+const (
+	callOK        = iota // an answer: the destination is up
+	callFailed           // a transient failure
+	callAbandoned        // the caller gave up (its context ended): says nothing
+)
+
 // Allow asks to make one call. When allowed, the caller must call done
 // exactly once with whether the call failed transiently. When refused, the
 // error is processors.RetryAfter(ErrCircuitOpen, wait).
 func (b *Breaker) Allow() (done func(failed bool), err error) {
+	report, err := b.allow()
+	if err != nil {
+		return nil, err
+	}
+	return func(failed bool) {
+		if failed {
+			report(callFailed)
+		} else {
+			report(callOK)
+		}
+	}, nil
+}
+
+func (b *Breaker) allow() (report func(outcome int), err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -88,40 +109,42 @@ func (b *Breaker) Allow() (done func(failed bool), err error) {
 		}
 		b.state = StateHalfOpen
 		b.probing = true
-		return b.doneFunc(true), nil
+		return b.reportFunc(true), nil
 	case StateHalfOpen:
 		if b.probing {
 			return nil, processors.RetryAfter(fmt.Errorf("%w (half-open, probe in flight)", ErrCircuitOpen), b.ProbeWait())
 		}
 		b.probing = true
-		return b.doneFunc(true), nil
+		return b.reportFunc(true), nil
 	}
-	return b.doneFunc(false), nil
+	return b.reportFunc(false), nil
 }
 
-func (b *Breaker) doneFunc(probe bool) func(bool) {
+func (b *Breaker) reportFunc(probe bool) func(int) {
 	var once sync.Once
-	return func(failed bool) { once.Do(func() { b.record(probe, failed) }) }
+	return func(outcome int) { once.Do(func() { b.record(probe, outcome) }) }
 }
 
-func (b *Breaker) record(probe, failed bool) {
+func (b *Breaker) record(probe bool, outcome int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if probe {
 		b.probing = false
-		if failed {
+		switch outcome {
+		case callFailed:
 			b.open()
-		} else {
+		case callOK:
 			b.state, b.failures = StateClosed, 0
 		}
+		// Abandoned: still half-open, the next call probes.
 		return
 	}
-	if b.state != StateClosed {
+	if b.state != StateClosed || outcome == callAbandoned {
 		// A call let through before the breaker opened: the open state
 		// (or the probe) decides now.
 		return
 	}
-	if !failed {
+	if outcome == callOK {
 		b.failures = 0
 		return
 	}

@@ -127,28 +127,32 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 	if name == "" {
 		name = req.URL.Host
 	}
-	var done func(failed bool)
+	var report func(int)
 	if c.Breaker != nil {
-		d, err := c.Breaker.Allow()
+		r, err := c.Breaker.allow()
 		if err != nil {
 			return nil, err
 		}
-		done = d
+		report = r
 	}
 	resp, err := c.do(ctx, name, req)
-	if done != nil {
+	if report != nil {
 		// A 4xx means the destination is up: only transient failures count.
 		// A cancelled caller says nothing about the destination.
 		var he *HTTPError
 		switch {
 		case err == nil:
-			done(false)
+			report(callOK)
 		case errors.As(err, &he):
-			done(Retryable(he.Status))
+			if Retryable(he.Status) {
+				report(callFailed)
+			} else {
+				report(callOK)
+			}
 		case ctx.Err() != nil:
-			done(false)
+			report(callAbandoned)
 		default:
-			done(true)
+			report(callFailed)
 		}
 	}
 	return resp, err

@@ -332,6 +332,24 @@ func TestBreakerIgnoresCancelledCaller(t *testing.T) {
 	if b.State() != StateClosed {
 		t.Fatal("a cancelled call opened the breaker")
 	}
+
+	// A cancelled probe neither closes nor re-opens: the next call probes.
+	clk := &clock{t: time.Now()}
+	b = NewBreaker(1, time.Second, clk.now)
+	c = New("x", 5*time.Second, b)
+	done, _ := b.Allow()
+	done(true)
+	clk.add(time.Second)
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	req, _ = http.NewRequest("GET", srv.URL, nil)
+	c.Do(ctx, req)
+	if b.State() != StateHalfOpen || b.Opened() != 1 {
+		t.Fatalf("after a cancelled probe: %s, opened %d", b.State(), b.Opened())
+	}
+	if _, err := b.Allow(); err != nil {
+		t.Fatalf("no probe after a cancelled one: %v", err)
+	}
 }
 
 func TestBreakerConcurrent(t *testing.T) {
