@@ -53,6 +53,27 @@ func ConsumersOf(ctx context.Context, js jetstream.JetStream, name string) ([]Co
 	return all, nil
 }
 
+// consumersFor finds the consumers of a spec: its Durables, or those of
+// its processor.
+func consumersFor(ctx context.Context, js jetstream.JetStream, s Spec) ([]Consumer, error) {
+	if len(s.Durables) == 0 {
+		return ConsumersOf(ctx, js, s.Processor)
+	}
+	var out []Consumer
+	for _, d := range s.Durables {
+		cs, err := ConsumersOf(ctx, js, d)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.Durable == d {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
 // StartSeq finds the first sequence of stream at or after t among the
 // messages matching filters (all messages when none): the point a --since
 // replay starts from. ok is false when nothing that recent exists.

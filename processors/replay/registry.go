@@ -1,5 +1,5 @@
 // Package replay re-drives processors from their streams: one processor's
-// durable consumer from a stream sequence or a time (Reset), or a rebuild of
+// durable consumer from a stream sequence or a time (Replay), or a rebuild of
 // projections from scratch (Rebuild) — clear the chosen processors'
 // projection tables and processed-ledger rows, then re-deliver INGEST/EVENTS
 // from sequence 1 to the running processors while the gateway keeps
@@ -17,11 +17,23 @@ import (
 	"strings"
 )
 
-// Spec says what one processor projects, so a rebuild knows what to clear.
+// Spec says what one processor (or one consumer of a processor) projects,
+// so a rebuild knows what to clear and what to re-drive.
 type Spec struct {
-	// Processor is the processor's name (its processed-ledger name and the
-	// name, or prefix, of its durable consumers).
+	// Processor is the name used on the command line.
 	Processor string
+	// Durables are its consumers' names. Default: Processor, plus any
+	// <Processor>-<stream> durable (DESIGN §4).
+	Durables []string
+	// LedgerName is the processor column of its processed, outbox and
+	// results rows. Default: Processor.
+	LedgerName string
+	// LedgerPrefix, when set, limits the ledger rows cleared to event ids
+	// with this prefix: a consumer that shares its processor's ledger.
+	LedgerPrefix string
+	// PartOf names the processor this spec is one consumer of; when that
+	// processor is rebuilt as a whole, this spec is redundant.
+	PartOf string
 	// Tables are emptied by a rebuild (TRUNCATE, all in one statement).
 	Tables []string
 	// Clear are statements that undo the processor's writes to tables it
@@ -29,7 +41,7 @@ type Spec struct {
 	Clear []Statement
 	// Keep lists tables the processor writes that a rebuild leaves alone:
 	// caches of external data (facebook_leads: the Graph API may no longer
-	// have the lead) and configuration.
+	// have the lead), configuration, external effects.
 	Keep []string
 	// External processors call outside APIs (CRM, MailerLite, GA4,
 	// notifications). A rebuild leaves them — their processed rows and their
@@ -43,6 +55,16 @@ type Spec struct {
 	// projection lives in this one's tables (boards writes
 	// contacts.board_id/board_name) so clearing this one erases theirs.
 	Dependents []string
+	// After orders the rebuild: when both are rebuilt, this one starts once
+	// those have caught up (their handlers read those projections).
+	After []string
+}
+
+func (s Spec) ledgerName() string {
+	if s.LedgerName != "" {
+		return s.LedgerName
+	}
+	return s.Processor
 }
 
 // Statement is SQL a rebuild runs when Table exists.
@@ -51,14 +73,16 @@ type Statement struct {
 	SQL   string
 }
 
+var projectionsFirst = []string{"contacts", "boards", "payments"}
+
 // Registry is every processor a rebuild knows. Tables that do not exist
-// (a processor not built into this binary yet) are skipped.
+// (a processor not built into this binary) are skipped.
 var Registry = []Spec{
 	{
 		Processor:  "contacts",
 		Tables:     []string{"leads", "contacts"},
-		Keep:       []string{"facebook_leads", "scoring_weights"},
-		Dependents: []string{"boards"},
+		Keep:       []string{"facebook_leads", "scoring_weights", "erasures"},
+		Dependents: []string{"boards", "mailerlite-ingest"},
 	},
 	{
 		Processor: "boards",
@@ -71,11 +95,23 @@ var Registry = []Spec{
 		Processor: "payments",
 		Tables:    []string{"disputes", "invoices", "subscriptions", "payments", "stripe_events"},
 		Keep:      []string{"stripe_payment_methods"},
+		// Payments link to contacts by lead id and e-mail when they arrive.
+		After: []string{"contacts"},
 	},
-	{Processor: "crm", External: true, Ledger: []string{"crm_sync"}},
-	{Processor: "mailerlite", External: true, Ledger: []string{"mailerlite_subscribers"}},
-	{Processor: "ga4", External: true, Ledger: []string{"ga4_events"}},
-	{Processor: "notify", External: true, Ledger: []string{"notifications"}, Keep: []string{"notify_rules"}},
+	{
+		// MailerLite's own webhooks (unsubscribes, bounces, spam reports)
+		// withdraw marketing consent on contacts: no API call, so a contacts
+		// rebuild re-applies them.
+		Processor:    "mailerlite-ingest",
+		Durables:     []string{"mailerlite-ingest"},
+		LedgerName:   "mailerlite",
+		LedgerPrefix: "mailerlite:",
+		PartOf:       "mailerlite",
+	},
+	{Processor: "crm", External: true, Ledger: []string{"crm_sync"}, After: projectionsFirst},
+	{Processor: "mailerlite", External: true, Ledger: []string{"mailerlite_subscribers", "mailerlite_syncs"}, After: projectionsFirst},
+	{Processor: "ga4", External: true, Ledger: []string{"ga4_events"}, After: projectionsFirst},
+	{Processor: "notify", External: true, Ledger: []string{"notifications"}, Keep: []string{"notify_rules"}, After: projectionsFirst},
 }
 
 // Lookup returns the spec of a processor.
@@ -120,17 +156,8 @@ func NewPlan(specs []Spec, names []string, resend bool) (*Plan, error) {
 	}
 	chosen := map[string]bool{}
 	p := &Plan{Resend: resend}
-	if len(names) == 0 {
-		for _, s := range specs {
-			if s.External && !resend {
-				p.Skipped = append(p.Skipped, s.Processor)
-				continue
-			}
-			chosen[s.Processor] = true
-		}
-	}
-	var add func(n string, via string) error
-	add = func(n, via string) error {
+	var add func(n string, dependent bool) error
+	add = func(n string, dependent bool) error {
 		s, ok := byName[n]
 		if !ok {
 			known := make([]string, 0, len(specs))
@@ -140,7 +167,7 @@ func NewPlan(specs []Spec, names []string, resend bool) (*Plan, error) {
 			return fmt.Errorf("no rebuild is defined for processor %q (known: %s)", n, strings.Join(known, ", "))
 		}
 		if s.External && !resend {
-			if via != "" {
+			if dependent {
 				// A dependent that talks to an API keeps its ledger: it sees
 				// the re-emitted events as already processed.
 				p.Skipped = append(p.Skipped, n)
@@ -149,24 +176,41 @@ func NewPlan(specs []Spec, names []string, resend bool) (*Plan, error) {
 			return fmt.Errorf("%s calls an external API: a rebuild would send everything again; pass --resend to do that, "+
 				"or re-drive a range with `hookstream replay --processor %s --from-seq N` (already-sent events are skipped)", n, n)
 		}
-		if chosen[n] && via != "" {
+		if chosen[n] {
 			return nil
 		}
 		chosen[n] = true
 		for _, d := range s.Dependents {
-			if err := add(d, n); err != nil {
+			if err := add(d, true); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	if len(names) == 0 {
+		for _, s := range specs {
+			if s.External && !resend {
+				p.Skipped = append(p.Skipped, s.Processor)
+				continue
+			}
+			if err := add(s.Processor, false); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, n := range names {
-		if err := add(n, ""); err != nil {
+		if err := add(n, false); err != nil {
 			return nil, err
 		}
 	}
-	// Levels: a processor's level is one more than the highest level of the
-	// chosen processors it depends on.
+	// A part of a processor rebuilt as a whole is covered by it.
+	for n := range chosen {
+		if part := byName[n].PartOf; part != "" && chosen[part] {
+			delete(chosen, n)
+		}
+	}
+	// Levels: one more than the highest level of the chosen processors it
+	// depends on or must follow.
 	level := map[string]int{}
 	var depth func(n string, seen []string) (int, error)
 	depth = func(n string, seen []string) (int, error) {
@@ -176,15 +220,24 @@ func NewPlan(specs []Spec, names []string, resend bool) (*Plan, error) {
 		if l, ok := level[n]; ok {
 			return l, nil
 		}
-		l := 0
+		var before []string
 		for _, s := range specs {
 			if chosen[s.Processor] && slices.Contains(s.Dependents, n) {
-				d, err := depth(s.Processor, append(seen, n))
-				if err != nil {
-					return 0, err
-				}
-				l = max(l, d+1)
+				before = append(before, s.Processor)
 			}
+		}
+		for _, a := range byName[n].After {
+			if chosen[a] {
+				before = append(before, a)
+			}
+		}
+		l := 0
+		for _, b := range before {
+			d, err := depth(b, append(seen, n))
+			if err != nil {
+				return 0, err
+			}
+			l = max(l, d+1)
 		}
 		level[n] = l
 		return l, nil

@@ -360,7 +360,7 @@ func (r *Replayer) Rebuild(ctx context.Context, o RebuildOptions) (*Summary, err
 	var all []Consumer
 	for i, l := range plan.Levels {
 		for _, s := range l {
-			cs, err := ConsumersOf(ctx, r.JS, s.Processor)
+			cs, err := consumersFor(ctx, r.JS, s)
 			if err != nil {
 				return nil, err
 			}
@@ -490,8 +490,13 @@ func (r *Replayer) quiesce(ctx context.Context, cs []Consumer) error {
 // clear empties the plan's tables and ledger rows in one transaction.
 func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Summary) error {
 	return pgx.BeginFunc(ctx, r.DB, func(tx pgx.Tx) error {
-		var tables, ledgerNames []string
+		var tables []string
 		var stmts []Statement
+		type ledger struct {
+			names  []string
+			prefix string
+		}
+		var ledgers []ledger
 		for _, l := range plan.Levels {
 			for _, s := range l {
 				tables = append(tables, s.Tables...)
@@ -499,12 +504,17 @@ func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Su
 					tables = append(tables, s.Ledger...)
 				}
 				stmts = append(stmts, s.Clear...)
-				ledgerNames = append(ledgerNames, s.Processor)
-			}
-		}
-		for _, c := range cs {
-			if !slices.Contains(ledgerNames, c.Durable) {
-				ledgerNames = append(ledgerNames, c.Durable)
+				names := []string{s.ledgerName()}
+				if s.LedgerPrefix == "" {
+					// Every consumer of the processor, in case one keeps its
+					// own ledger name (notify-dlq).
+					for _, c := range cs {
+						if (c.Durable == s.Processor || strings.HasPrefix(c.Durable, s.Processor+"-")) && !slices.Contains(names, c.Durable) {
+							names = append(names, c.Durable)
+						}
+					}
+				}
+				ledgers = append(ledgers, ledger{names, s.LedgerPrefix})
 			}
 		}
 		var existing []string
@@ -543,11 +553,13 @@ func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Su
 			}
 		}
 		for _, t := range []string{"processed", "outbox", "results"} {
-			tag, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE processor = ANY($1)`, ledgerNames)
-			if err != nil {
-				return err
+			for _, l := range ledgers {
+				tag, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE processor = ANY($1) AND starts_with(event_id, $2)`, l.names, l.prefix)
+				if err != nil {
+					return err
+				}
+				sum.Cleared[t] += tag.RowsAffected()
 			}
-			sum.Cleared[t] = tag.RowsAffected()
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
+	"github.com/hookstream/hookstream/processors/mailerlite"
 	"github.com/hookstream/hookstream/processors/replay"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
@@ -314,8 +315,8 @@ func TestRebuildUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(sum.Processors, []string{"contacts", "boards"}) {
-		t.Errorf("rebuilt %v, want contacts then boards", sum.Processors)
+	if !reflect.DeepEqual(sum.Processors, []string{"contacts", "boards", "mailerlite-ingest"}) {
+		t.Errorf("rebuilt %v, want contacts then its dependents", sum.Processors)
 	}
 	if sum.Cleared["contacts"] < 150 || sum.Cleared["leads"] < int64(len(ids)) || sum.Cleared["processed"] < int64(2*len(ids)) {
 		t.Errorf("cleared %v", sum.Cleared)
@@ -364,6 +365,71 @@ func TestRebuildUnderLoad(t *testing.T) {
 	}
 }
 
+// TestRebuildKeepsUnsubscribes: MailerLite's unsubscribe webhooks withdraw
+// consent on contacts rows; a contacts rebuild re-drives them (they call no
+// API) after the contacts are back, while MailerLite's sync ledger for
+// contact events is kept, so nothing is sent again.
+func TestRebuildKeepsUnsubscribes(t *testing.T) {
+	env := pipelinetest.New(t, pipelinetest.Options{})
+	ws := pipelinetest.Workspace // MailerLite's webhooks belong to the global workspace
+	wh := env.CreateWebhook(ws, nil)
+	pipeline(t, env)
+	ml, err := mailerlite.New(env.Store, mailerlite.DefaultConfig()) // no API key: upserts are skipped
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Start(ml...)
+	for i, email := range []string{"stay@example.com", "leave@example.com"} {
+		body := fmt.Sprintf(`{"email":%q,"first_name":"P%d","marketing_consent":true}`, email, i)
+		if res := env.PostWebhook(wh, []byte(body), pipelinetest.WebhookPost{}); res.Status != 200 {
+			t.Fatalf("post: %d %s", res.Status, res.Body)
+		}
+	}
+	idle(env)
+	unsub := `{"type":"subscriber.unsubscribed","data":{"subscriber":{"id":"77","email":"Leave@example.com","status":"unsubscribed"}}}`
+	if res := env.Post("/webhooks/mailerlite", "application/json", []byte(unsub),
+		map[string][]string{"Signature": {pipelinetest.MailerLiteSignature([]byte(unsub))}}); res.Status != 200 {
+		t.Fatalf("mailerlite webhook: %d %s", res.Status, res.Body)
+	}
+	env.WaitIdle(30*time.Second, "INGEST", mailerlite.IngestDurable)
+	env.WaitIdle(30*time.Second, "EVENTS", mailerlite.Name)
+	consent := func(email string) string {
+		var c *bool
+		if err := env.DB.QueryRow(env.Ctx(5*time.Second), `SELECT marketing_consent FROM contacts WHERE email=$1`, email).Scan(&c); err != nil {
+			t.Fatalf("%s: %v", email, err)
+		}
+		if c == nil {
+			return "null"
+		}
+		return fmt.Sprint(*c)
+	}
+	if consent("leave@example.com") != "false" || consent("stay@example.com") != "true" {
+		t.Fatalf("before the rebuild: leave %s, stay %s", consent("leave@example.com"), consent("stay@example.com"))
+	}
+	mlLedger := env.Count(`SELECT count(*) FROM processed WHERE processor='mailerlite' AND event_id NOT LIKE 'mailerlite:%'`)
+
+	r := &replay.Replayer{JS: env.JS, DB: env.DB, Settle: 200 * time.Millisecond, Poll: 20 * time.Millisecond}
+	sum, err := r.Rebuild(env.Ctx(90*time.Second), replay.RebuildOptions{Processors: []string{"contacts"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var redriven bool
+	for _, c := range sum.Consumers {
+		redriven = redriven || (c.Durable == mailerlite.IngestDurable && c.Events == 1)
+	}
+	if !redriven {
+		t.Errorf("mailerlite-ingest not re-driven: %+v", sum.Consumers)
+	}
+	idle(env)
+	env.WaitIdle(30*time.Second, "EVENTS", mailerlite.Name)
+	if consent("leave@example.com") != "false" || consent("stay@example.com") != "true" {
+		t.Errorf("after the rebuild: leave %s, stay %s", consent("leave@example.com"), consent("stay@example.com"))
+	}
+	if n := env.Count(`SELECT count(*) FROM processed WHERE processor='mailerlite' AND event_id NOT LIKE 'mailerlite:%'`); n != mlLedger {
+		t.Errorf("mailerlite's ledger for contact events: %d rows, had %d", n, mlLedger)
+	}
+}
+
 func TestPlan(t *testing.T) {
 	cases := []struct {
 		names   []string
@@ -372,14 +438,16 @@ func TestPlan(t *testing.T) {
 		skipped []string
 		err     bool
 	}{
-		{nil, false, [][]string{{"contacts", "payments"}, {"boards"}}, []string{"crm", "ga4", "mailerlite", "notify"}, false},
-		{[]string{"contacts"}, false, [][]string{{"contacts"}, {"boards"}}, nil, false},
+		{nil, false, [][]string{{"contacts"}, {"boards", "payments", "mailerlite-ingest"}}, []string{"crm", "ga4", "mailerlite", "notify"}, false},
+		{[]string{"contacts"}, false, [][]string{{"contacts"}, {"boards", "mailerlite-ingest"}}, nil, false},
 		{[]string{"boards"}, false, [][]string{{"boards"}}, nil, false},
-		{[]string{"payments", "contacts"}, false, [][]string{{"contacts", "payments"}, {"boards"}}, nil, false},
+		{[]string{"payments"}, false, [][]string{{"payments"}}, nil, false},
+		{[]string{"payments", "contacts"}, false, [][]string{{"contacts"}, {"boards", "payments", "mailerlite-ingest"}}, nil, false},
 		{[]string{"crm"}, false, nil, nil, true},
 		{[]string{"crm"}, true, [][]string{{"crm"}}, nil, false},
+		{[]string{"mailerlite-ingest"}, false, [][]string{{"mailerlite-ingest"}}, nil, false},
 		{[]string{"nope"}, false, nil, nil, true},
-		{nil, true, [][]string{{"contacts", "payments", "crm", "mailerlite", "ga4", "notify"}, {"boards"}}, nil, false},
+		{nil, true, [][]string{{"contacts"}, {"boards", "payments"}, {"crm", "mailerlite", "ga4", "notify"}}, nil, false},
 	}
 	for _, c := range cases {
 		p, err := replay.NewPlan(replay.Registry, c.names, c.resend)
