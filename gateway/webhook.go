@@ -30,9 +30,6 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	if e.wh == nil || !e.wh.Active {
 		return errf(CodeNotFound, "unknown or inactive webhook")
 	}
-	if ok, d := reserve(e.limiter, g.cfg.Now()); !ok {
-		return &Error{Code: CodeRateLimited, Message: "rate limit exceeded for this webhook", RetryAfter: d}
-	}
 	mt, err := mediaType(r, ctJSON, ctForm)
 	if err != nil {
 		return err
@@ -46,6 +43,11 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := e.verifier.Verify(r.Header, body); err != nil {
 		return verifyError(err)
+	}
+	// The webhook's budget is charged only for verified requests, so someone
+	// who knows a webhook id cannot exhaust it and lock the real sender out.
+	if ok, d := reserve(e.limiter, g.cfg.Now()); !ok {
+		return &Error{Code: CodeRateLimited, Message: "rate limit exceeded for this webhook", RetryAfter: d}
 	}
 	if err := checkSyntax(mt, body); err != nil {
 		return err
