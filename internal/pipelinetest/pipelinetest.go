@@ -1,0 +1,238 @@
+// Package pipelinetest runs Hookstream's pipeline for tests: a real embedded
+// JetStream server (INGEST, EVENTS, DLQ), a fresh migrated Postgres database,
+// the real gateway served over HTTP (with ?wait wired as in `serve`) and
+// processor runners started on demand.
+//
+// A test package that uses it needs pgtest's TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// Typical use:
+//
+//	env := pipelinetest.New(t, pipelinetest.Options{})
+//	p, _ := contacts.New(env.Store, cfg)
+//	env.Start(p, boards.New(env.Store))
+//	wh := env.CreateWebhook("ws1", nil)
+//	res := env.PostWebhook(wh, body, pipelinetest.Post{Query: "wait=5s"})
+//
+// Everything is torn down at test cleanup, runners first.
+package pipelinetest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookstream/hookstream/gateway"
+	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/projections"
+	"github.com/hookstream/hookstream/projections/pgtest"
+	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/streams/streamstest"
+)
+
+// Secrets the gateway's global routes are configured with, so tests can sign
+// requests (stripe-go's webhook.GenerateTestSignedPayload, FacebookSignature,
+// MailerLiteSignature).
+const (
+	StripeSecret        = "whsec_pipelinetest_stripe"
+	FacebookAppSecret   = "pipelinetest-fb-app-secret"
+	FacebookVerifyToken = "pipelinetest-fb-verify-token"
+	MailerLiteSecret    = "pipelinetest-mailerlite-secret"
+	// Workspace owns events from the global routes (Stripe, Facebook,
+	// MailerLite, forms).
+	Workspace = "default"
+)
+
+// Options shape an Env. The zero value is a full pipeline with default
+// stream settings and ?wait answered by contacts + boards, as `serve` does.
+type Options struct {
+	// Streams replaces streams.DefaultConfig() (e.g. a short Duplicates
+	// window to test sender retries outside it).
+	Streams *streams.Config
+	// Gateway edits the gateway configuration before it is built.
+	Gateway func(*gateway.Config)
+	// NoGateway skips the gateway and its HTTP server.
+	NoGateway bool
+	// WaitPrimary and WaitFollowUps name the processors whose results ?wait
+	// merges. Defaults: "contacts" and ["boards"]. NoWait disables ?wait.
+	WaitPrimary   string
+	WaitFollowUps []string
+	NoWait        bool
+	// ListenWebhooks runs the gateway cache's Postgres LISTEN, so webhook
+	// changes reach the gateway at once (off: the cache keeps its copy for
+	// its TTL, like a gateway that missed a notification).
+	ListenWebhooks bool
+	// LogLevel of the runners' and gateway's logs, written to the test log
+	// (nil: slog.LevelWarn).
+	LogLevel slog.Leveler
+}
+
+// Env is one pipeline under test.
+type Env struct {
+	T        testing.TB
+	NATS     *server.Server
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	DB       *pgxpool.Pool
+	Store    *processors.Store
+	Webhooks *projections.Webhooks
+	// Waiter answers ?wait (nil with NoWait).
+	Waiter *processors.Waiter
+
+	// Gateway, its HTTP server and a client for it (nil with NoGateway).
+	GatewayConfig gateway.Config
+	Gateway       *gateway.Gateway
+	Cache         *gateway.WebhookCache
+	HTTP          *httptest.Server
+	Client        *http.Client
+
+	Log *slog.Logger
+}
+
+// New starts NATS, a fresh database and (unless opts.NoGateway) the gateway.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e := &Env{T: t}
+	e.Log = TestLogger(t, opts.LogLevel)
+	e.NATS = streamstest.RunServer(t)
+	e.NC, e.JS = streamstest.Connect(t, e.NATS)
+	if opts.Streams != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := streams.Ensure(ctx, e.JS, *opts.Streams)
+		cancel()
+		if err != nil {
+			t.Fatalf("pipelinetest: streams: %v", err)
+		}
+	}
+	e.DB = pgtest.New(t)
+	e.Store = &processors.Store{DB: e.DB, JS: e.JS, NC: e.NC}
+	e.Webhooks = &projections.Webhooks{DB: e.DB}
+	if !opts.NoWait {
+		e.Waiter = &processors.Waiter{NC: e.NC, DB: e.DB, Primary: "contacts", FollowUps: []string{"boards"}}
+		if opts.WaitPrimary != "" {
+			e.Waiter.Primary, e.Waiter.FollowUps = opts.WaitPrimary, opts.WaitFollowUps
+		}
+	}
+	if opts.NoGateway {
+		return e
+	}
+
+	cfg := gateway.DefaultConfig()
+	cfg.Workspace = Workspace
+	cfg.PublishTimeout = 5 * time.Second
+	cfg.StripeSecrets = []string{StripeSecret}
+	cfg.FacebookAppSecret = FacebookAppSecret
+	cfg.FacebookVerifyToken = FacebookVerifyToken
+	cfg.MailerLiteSecret = MailerLiteSecret
+	cfg.CORSOrigins = []string{"*"}
+	cfg.FormRate, cfg.FormBurst = 100_000, 100_000
+	cfg.WebhookRate, cfg.WebhookBurst = 100_000, 100_000
+	if opts.Gateway != nil {
+		opts.Gateway(&cfg)
+	}
+	e.GatewayConfig = cfg
+	e.Cache = gateway.NewWebhookCache(e.Webhooks, cfg, e.Log)
+	deps := gateway.Deps{
+		Publisher: &streams.Publisher{JS: e.JS},
+		Webhooks:  e.Cache,
+		Registry:  prometheus.NewRegistry(),
+		Log:       e.Log,
+	}
+	if e.Waiter != nil {
+		deps.Waiter = waiter{e.Waiter}
+	}
+	g, err := gateway.New(cfg, deps)
+	if err != nil {
+		t.Fatalf("pipelinetest: gateway: %v", err)
+	}
+	e.Gateway = g
+	e.HTTP = httptest.NewServer(g)
+	t.Cleanup(e.HTTP.Close)
+	e.Client = e.HTTP.Client()
+	e.Client.Timeout = 30 * time.Second
+	if opts.ListenWebhooks {
+		e.listen()
+	}
+	return e
+}
+
+// waiter adapts processors.Waiter to gateway.ResultWaiter (as `serve` does).
+type waiter struct{ w *processors.Waiter }
+
+func (w waiter) Expect(eventID string) (gateway.ResultWait, error) {
+	p, err := w.w.Expect(eventID)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (e *Env) listen() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Cache.Listen(ctx, e.DB)
+	}()
+	e.T.Cleanup(func() { cancel(); <-done })
+	e.Eventually(10*time.Second, func() error {
+		var n int
+		if err := e.DB.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN hookstream_webhooks'`).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return errorString("webhook listener not connected yet")
+		}
+		return nil
+	})
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Ctx is a context that ends after d or at test end.
+func (e *Env) Ctx(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	e.T.Cleanup(cancel)
+	return ctx
+}
+
+// TestLogger writes slog records at level and above to t's log while the
+// test runs (and drops them afterwards, when t.Log would panic).
+func TestLogger(t testing.TB, level slog.Leveler) *slog.Logger {
+	if level == nil {
+		level = slog.LevelWarn
+	}
+	w := &logWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+type logWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}

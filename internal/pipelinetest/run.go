@@ -1,0 +1,113 @@
+package pipelinetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/processors"
+)
+
+// Run is a processors.Runner running in the background.
+type Run struct {
+	Runner *processors.Runner
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// NewRunner returns a Runner on the env's JetStream that records outcomes in
+// its database and logs to the test log. Adjust it, then StartRunner.
+func (e *Env) NewRunner() *processors.Runner {
+	return &processors.Runner{JS: e.JS, Outcomes: processors.PGOutcomes{DB: e.DB}, Log: e.Log}
+}
+
+// Start runs procs on a new Runner until Stop or test end, and returns once
+// every durable consumer exists. Several Runs may share a processor's
+// durable (several `hookstream process` copies).
+func (e *Env) Start(procs ...processors.Processor) *Run {
+	e.T.Helper()
+	return e.StartRunner(e.NewRunner(), procs...)
+}
+
+// StartRunner is Start with a given Runner.
+func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *Run {
+	e.T.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := &Run{Runner: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { rn.done <- r.Run(ctx, procs...) }()
+	e.T.Cleanup(func() { rn.Stop() })
+	for _, p := range procs {
+		durable := p.Durable
+		if durable == "" {
+			durable = p.Name
+		}
+		e.Eventually(10*time.Second, func() error {
+			select {
+			case err := <-rn.done:
+				rn.done <- err
+				return fmt.Errorf("runner returned early: %v", err)
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := e.JS.Consumer(ctx, p.Stream, durable)
+			return err
+		})
+	}
+	return rn
+}
+
+// Stop ends the runner and waits until its in-flight handlers finished.
+func (r *Run) Stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(30 * time.Second):
+			r.err = errors.New("pipelinetest: runner did not stop within 30s")
+		}
+	})
+	return r.err
+}
+
+// DeleteConsumer removes a durable consumer (a replay from sequence 1 then
+// recreates it); a missing consumer is not an error.
+func (e *Env) DeleteConsumer(stream, durable string) {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := e.JS.DeleteConsumer(ctx, stream, durable)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		e.T.Fatalf("pipelinetest: delete consumer %s/%s: %v", stream, durable, err)
+	}
+}
+
+// WaitIdle waits until a durable consumer has delivered everything in its
+// stream and every delivery was acknowledged or terminated (messages waiting
+// for a retry count as not idle).
+func (e *Env) WaitIdle(total time.Duration, stream, durable string) {
+	e.T.Helper()
+	e.Eventually(total, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := e.JS.Consumer(ctx, stream, durable)
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
+				stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
+		}
+		return nil
+	})
+}
