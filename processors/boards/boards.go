@@ -1,13 +1,23 @@
 // Package boards is the boards processor: it evaluates each workspace's
-// board rules on every contact event (first match by priority), assigns the
-// contact to that board, records the assignment and emits
-// events.board.assigned.
+// board rules on every contact event (first match by priority) and records
+// the evaluation in board_assignments. A contact's board
+// (contacts.board_id/board_name) is the one of its latest matching
+// evaluation, latest by the source event's arrival (received_at, then
+// source event id), so a late or retried event never overwrites a newer
+// assignment and a replay ends with the same boards. events.board.assigned
+// is emitted when an evaluation becomes the contact's current board; an
+// evaluation that matches no rule leaves the board as it is. An event whose
+// contact is not projected yet (a rebuild running ahead) is retried.
 package boards
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
@@ -30,24 +40,36 @@ func New(store *processors.Store) processors.Processor {
 	rules := &Store{DB: store.DB}
 	h := func(ctx context.Context, m *processors.Message) error {
 		var ev events.ContactChanged
-		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Contact.ID == "" {
-			return processors.Reject(err)
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return processors.Reject(fmt.Errorf("contact event is not valid JSON: %w", err))
 		}
-		return store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
+		if ev.Contact.ID == "" || ev.Contact.WorkspaceID == "" {
+			return processors.Reject(errors.New("contact event without contact.id or contact.workspace_id"))
+		}
+		var res Result
+		err := store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
+			// Lock the contact: assignments of one contact are applied one
+			// at a time, whichever runner handles them.
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR UPDATE`, ev.Contact.ID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				// During a rebuild the EVENTS stream can be ahead of the
+				// contacts projection: retry until the contact is back.
+				return fmt.Errorf("contact %s is not projected yet", ev.Contact.ID)
+			}
+			if err != nil {
+				return err
+			}
 			rs, err := rules.Rules(ctx, tx, ev.Contact.WorkspaceID)
 			if err != nil {
 				return err
 			}
 			r := FirstMatch(rs, &ev)
-			res := Result{}
+			res = Result{}
 			var boardID, boardName, ruleID any
 			if r != nil {
 				res = Result{RuleApplied: true, BoardID: r.BoardID, BoardName: r.BoardName, RuleID: r.ID}
 				boardID, boardName, ruleID = r.BoardID, r.BoardName, r.ID
-				if _, err := tx.Exec(ctx, `UPDATE contacts SET board_id=$2, board_name=$3 WHERE id=$1`,
-					ev.Contact.ID, r.BoardID, r.BoardName); err != nil {
-					return err
-				}
 			}
 			at := ev.ReceivedAt
 			if at.IsZero() {
@@ -58,7 +80,22 @@ func New(store *processors.Store) processors.Processor {
 				m.EventID, ev.SourceEventID, ev.Contact.ID, ev.Contact.WorkspaceID, boardID, boardName, ruleID, at); err != nil {
 				return err
 			}
-			if r != nil {
+			if r == nil {
+				return tx.Result(ctx, res)
+			}
+			// The contact's board is that of its latest matching evaluation
+			// by source event arrival, not by processing order: a retried
+			// or late event cannot overwrite a newer assignment, and a
+			// replay ends with the same board.
+			var current string
+			if err := tx.QueryRow(ctx, `UPDATE contacts c SET board_id=a.board_id, board_name=a.board_name
+				FROM (SELECT board_id, board_name, source_event_id FROM board_assignments
+					WHERE contact_id=$1 AND board_id IS NOT NULL
+					ORDER BY assigned_at DESC, source_event_id DESC LIMIT 1) a
+				WHERE c.id=$1 RETURNING a.source_event_id`, ev.Contact.ID).Scan(&current); err != nil {
+				return err
+			}
+			if current == ev.SourceEventID {
 				ct := ev.Contact
 				ct.BoardID, ct.BoardName = r.BoardID, r.BoardName
 				if err := tx.Emit(ctx, streams.SubjectBoardAssigned, "board:"+ev.SourceEventID, events.BoardAssigned{
@@ -67,9 +104,12 @@ func New(store *processors.Store) processors.Processor {
 					return err
 				}
 			}
-			m.SetOutcome("", res)
 			return tx.Result(ctx, res)
 		})
+		if err == nil {
+			m.SetOutcome("", res)
+		}
+		return err
 	}
 	return processors.Processor{
 		Name:     Name,
