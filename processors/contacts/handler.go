@@ -97,10 +97,14 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 				return err
 			}
 		} else {
+			newer := !at.Before(ct.SourceTime)
 			if conflicts, err = merge(ctx, tx, ct, c.fields, at); err != nil {
 				return err
 			}
-			ct.Score, ct.UpdatedAt = score, received
+			if newer { // the contact carries its newest lead's score
+				ct.Score = score
+			}
+			ct.UpdatedAt = received
 			if err := updateContact(ctx, tx, ct); err != nil {
 				return err
 			}
@@ -166,6 +170,13 @@ func processingTime(now, received, start time.Time) string {
 // reject records the answer for ?wait and dead-letters the event as invalid:
 // an operator can fix the mapping and retry it from the DLQ.
 func (h *handler) reject(ctx context.Context, m *processors.Message, msg string, ferrs []normalize.FieldError, start time.Time) error {
+	// An event applied before (a sender retry, a redelivery after the
+	// webhook's mapping changed) stays applied: no rejection, no DLQ.
+	if done, err := processors.Processed(ctx, h.store.DB, Name, m.EventID); err != nil {
+		return err
+	} else if done {
+		return processors.ErrAlreadyProcessed
+	}
 	res := Result{Success: false, Message: msg, WebhookID: m.WebhookID, EventID: m.EventID,
 		ProcessingTime: processingTime(h.cfg.Now(), m.Received, start), RequestID: m.Header.Get(streams.HdrRequestID), Errors: ferrs}
 	if b, err := jsonMarshal(res); err == nil {

@@ -53,7 +53,12 @@ func lockIdentities(ctx context.Context, tx pgx.Tx, keys []string) error {
 	return nil
 }
 
-// match finds the contact by CRM id, then phone, then e-mail.
+// match finds the contact by CRM id, then phone, then e-mail, and locks its
+// row: two events that reach one contact through different keys (one by CRM
+// id, one by e-mail) hold different advisory locks, and without the row
+// lock the second would write back a copy read before the first committed.
+// After waiting, Postgres re-checks the key on the committed row, so a
+// contact whose key the first event changed is no longer matched by it.
 func match(ctx context.Context, tx pgx.Tx, workspace string, f normalize.Fields) (*contact, string, error) {
 	tries := []struct{ kind, col, val string }{
 		{"crm_id", "crm_id", f.CRMID}, {"phone", "phone", f.Phone}, {"email", "email", f.Email},
@@ -63,7 +68,7 @@ func match(ctx context.Context, tx pgx.Tx, workspace string, f normalize.Fields)
 			continue
 		}
 		c, err := scanContact(tx.QueryRow(ctx, `SELECT `+contactCols+` FROM contacts
-			WHERE workspace_id=$1 AND `+t.col+`=$2 AND erased_at IS NULL`, workspace, t.val))
+			WHERE workspace_id=$1 AND `+t.col+`=$2 AND erased_at IS NULL FOR UPDATE`, workspace, t.val))
 		if err != nil || c != nil {
 			return c, t.kind, err
 		}
