@@ -101,3 +101,34 @@ func TestInvalidPayloadRejected(t *testing.T) {
 		t.Errorf("%d leads", n)
 	}
 }
+
+// Redelivering an event that was applied never rejects it, even when it
+// would not pass validation any more (the webhook's mapping changed since):
+// it stays applied, with its answer, and nothing is dead-lettered.
+func TestRedeliveryAfterMappingChange(t *testing.T) {
+	t.Parallel()
+	env := pipelinetest.New(t, pipelinetest.Options{NoGateway: true})
+	wh := env.CreateWebhook("ws-remap", nil)
+	run := env.Start(contactsProc(t, env, nil))
+	env.PublishRaw(pipelinetest.WebhookRaw(wh.ID, "ws-remap", "applied", []byte(`{"email":"kept@example.com"}`)))
+	env.WaitOutcome("contacts", "applied", processors.StatusOK)
+	before := env.Result("contacts", "applied")
+
+	if _, err := env.DB.Exec(ctxT(t), `UPDATE webhooks SET field_mapping='{"contact.email":"email"}' WHERE id=$1`, wh.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	env.DeleteConsumer("INGEST", "contacts")
+	env.Start(contactsProc(t, env, nil)) // a new process: no cached mapping
+	if o := env.WaitOutcomes("contacts", "applied", 2)[1]; o.Status != processors.StatusDuplicate {
+		t.Errorf("redelivery: %+v", o)
+	}
+	if n := len(env.Messages("DLQ", "dlq.>")); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+	if after := env.Result("contacts", "applied"); string(after) != string(before) {
+		t.Errorf("answer replaced:\n%s\n%s", before, after)
+	}
+}
