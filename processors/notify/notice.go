@@ -61,35 +61,6 @@ type Notice struct {
 	failedChannel string
 }
 
-// payment is what notify reads from events.payment.* and
-// events.dispute.created. It is tolerant: the payments processor's bodies
-// may carry more (or name the contact differently).
-type payment struct {
-	events.Origin
-	ID              string            `json:"id"`
-	PaymentID       string            `json:"payment_id"`
-	PaymentIntentID string            `json:"payment_intent_id"`
-	DisputeID       string            `json:"dispute_id"`
-	StripeEventID   string            `json:"stripe_event_id"`
-	Amount          *int64            `json:"amount"`
-	Currency        string            `json:"currency"`
-	Status          string            `json:"status"`
-	Reason          string            `json:"reason"`
-	FailureMessage  string            `json:"failure_message"`
-	FailureCode     string            `json:"failure_code"`
-	ContactID       string            `json:"contact_id"`
-	LeadID          string            `json:"lead_id"`
-	Email           string            `json:"email"`
-	CustomerEmail   string            `json:"customer_email"`
-	ReceiptEmail    string            `json:"receipt_email"`
-	CustomerName    string            `json:"customer_name"`
-	Product         string            `json:"product"`
-	ServiceType     string            `json:"service_type"`
-	Description     string            `json:"description"`
-	Metadata        map[string]string `json:"metadata"`
-	Contact         *events.Contact   `json:"contact"`
-}
-
 // parseEvent turns a domain event into a notice (without id, channel or
 // priority). ok is false for a subject notify does not announce.
 func parseEvent(m *processors.Message) (n *Notice, err error) {
@@ -129,13 +100,27 @@ func parseEvent(m *processors.Message) (n *Notice, err error) {
 			n.Workspace = c.WorkspaceID
 		}
 		setOrigin(n, ev.Origin)
-	case strings.HasPrefix(kind, "payment.") || kind == KindDisputeCreated || strings.HasPrefix(kind, "dispute."):
-		var p payment
+	case strings.HasPrefix(kind, "payment."):
+		var p events.Payment
 		if err := json.Unmarshal(m.Data, &p); err != nil {
 			return nil, err
 		}
-		paymentNotice(n, &p)
+		reason := p.ErrorMessage
+		if p.DeclineCode != "" {
+			reason = strings.TrimSpace(reason + " (" + p.DeclineCode + ")")
+		}
+		paymentNotice(n, p.Link, p.AmountMinor, p.Currency, p.ServiceType, p.Description, p.Status, reason, p.TransactionID)
 		setOrigin(n, p.Origin)
+	case kind == KindDisputeCreated:
+		var d events.Dispute
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return nil, err
+		}
+		paymentNotice(n, d.Link, d.AmountMinor, d.Currency, "", "", d.Status, d.Reason, d.DisputeID)
+		if d.EvidenceDueBy != nil {
+			n.Lines = append(n.Lines, Line{"Evidence due", d.EvidenceDueBy.UTC().Format("2006-01-02 15:04 MST")})
+		}
+		setOrigin(n, d.Origin)
 	default:
 		return nil, nil
 	}
@@ -157,31 +142,14 @@ func setOrigin(n *Notice, o events.Origin) {
 	}
 }
 
-func paymentNotice(n *Notice, p *payment) {
-	first := func(vs ...string) string {
-		for _, v := range vs {
-			if v = strings.TrimSpace(v); v != "" {
-				return v
-			}
-		}
-		return ""
+func paymentNotice(n *Notice, l events.Link, minor int64, currency, product, description, status, reason, ref string) {
+	n.product = product
+	n.amount, n.currency = &minor, strings.ToLower(currency)
+	n.ContactID = l.ContactID
+	if n.Workspace == "" {
+		n.Workspace = l.WorkspaceID
 	}
-	md := p.Metadata
-	n.product = first(p.Product, p.ServiceType, md["product"], md["service_type"])
-	n.amount, n.currency = p.Amount, strings.ToLower(p.Currency)
-	if p.Contact != nil {
-		n.ContactID = p.Contact.ID
-		n.product = first(n.product, p.Contact.Product)
-	}
-	n.ContactID = first(p.ContactID, n.ContactID)
-	amount := "—"
-	if p.Amount != nil {
-		amount = FormatAmount(*p.Amount, p.Currency)
-	}
-	who := first(p.CustomerName, p.Email, p.CustomerEmail, p.ReceiptEmail, md["email"])
-	if p.Contact != nil {
-		who = first(who, displayName(*p.Contact), p.Contact.Email)
-	}
+	amount := FormatAmount(minor, currency)
 	switch n.Kind {
 	case "payment.succeeded":
 		n.Title = "Payment received: " + amount
@@ -193,18 +161,18 @@ func paymentNotice(n *Notice, p *payment) {
 		n.Title = "Payment event " + n.Kind + ": " + amount
 	}
 	add := func(label, v string) {
-		if v != "" {
+		if v = strings.TrimSpace(v); v != "" {
 			n.Lines = append(n.Lines, Line{label, v})
 		}
 	}
 	add("Amount", amount)
-	add("Customer", who)
-	add("Product", n.product)
-	add("Description", p.Description)
-	add("Status", p.Status)
-	add("Reason", first(p.Reason, p.FailureMessage, p.FailureCode))
-	add("Payment", first(p.PaymentIntentID, p.PaymentID, p.DisputeID, p.ID))
-	add("Contact", n.ContactID)
+	add("Customer", l.Email)
+	add("Product", product)
+	add("Description", description)
+	add("Status", status)
+	add("Reason", reason)
+	add("Payment", ref)
+	add("Contact", l.ContactID)
 }
 
 // zeroDecimal are currencies Stripe counts in whole units.

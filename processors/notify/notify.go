@@ -405,15 +405,25 @@ func (d *delivery) handle(ctx context.Context, m *processors.Message) error {
 	if err != nil {
 		return err
 	}
-	switch status {
-	case StatusSent:
+	// A dead letter handed back by `hookstream dlq retry` carries the
+	// Hs-Dlq-* headers: a dead notification then gets one more attempt, on
+	// its own (no batching).
+	redrive := m.Header.Get(processors.HdrDLQProcessor) != ""
+	switch {
+	case status == StatusSent:
 		return processors.ErrAlreadyProcessed
-	case StatusDead, StatusSkipped:
+	case status == StatusSkipped || (status == StatusDead && !redrive):
 		m.SetOutcome(processors.StatusSkipped, map[string]any{"notification_id": nt.NotificationID, "reason": "notification is " + status})
 		return nil
 	}
-	b := d.batcher.add(recipient, &item{n: &nt, attempt: m.Attempt})
-	<-b.done
+	var b *batch
+	if redrive {
+		b = &batch{recipient: recipient, items: []*item{{n: &nt, attempt: m.Attempt}}}
+		b.id, b.err = d.sendBatch(recipient, b.items)
+	} else {
+		b = d.batcher.add(recipient, &item{n: &nt, attempt: m.Attempt})
+		<-b.done
+	}
 	detail := map[string]any{"notification_id": nt.NotificationID, "channel": d.channel, "batch_id": b.id, "batch_size": len(b.items)}
 	if b.err == nil {
 		m.SetOutcome("", detail)
@@ -423,7 +433,7 @@ func (d *delivery) handle(ctx context.Context, m *processors.Message) error {
 	if !errors.As(b.err, &de) {
 		de = &deliveryError{msg: Scrub(b.err.Error())}
 	}
-	last := de.permanent || m.Attempt >= d.n.cfg.MaxAttempts
+	last := de.permanent || m.Attempt >= d.n.cfg.MaxAttempts || redrive
 	st := StatusPending
 	if last {
 		st = StatusDead
@@ -546,4 +556,33 @@ func (b *batcher) flush(bt *batch) {
 		bt.id, bt.err = b.send(bt.recipient, items)
 		close(bt.done)
 	})
+}
+
+// SendTest sends one test notification on a channel, directly (no stream,
+// no row): `hookstream notify test` checks the settings with it. An empty
+// recipient means the configured default.
+func (n *Notifier) SendTest(ctx context.Context, channel, recipient string) error {
+	s := n.senders[channel]
+	if s == nil {
+		return fmt.Errorf("channel %q has no settings (configured: %s)", channel, strings.Join(n.Configured(), ", "))
+	}
+	if recipient == "" {
+		switch channel {
+		case ChannelEmail:
+			recipient = strings.Join(n.cfg.EmailTo, ",")
+		case ChannelSMS:
+			if len(n.cfg.SMSTo) > 0 {
+				recipient = n.cfg.SMSTo[0]
+			}
+		case ChannelSlack:
+			recipient = "webhook"
+		}
+	}
+	if recipient == "" {
+		return fmt.Errorf("no recipient: pass --to or set NOTIFY_%s_TO", strings.ToUpper(channel))
+	}
+	nt := &Notice{Kind: "test", Channel: channel, Priority: PriorityNormal, Title: "Test notification from Hookstream",
+		SourceEventID: "test", At: n.cfg.Now().UTC(),
+		Lines: []Line{{"Channel", channel}, {"Sent", n.cfg.Now().UTC().Format(time.RFC3339)}}}
+	return s.send(ctx, recipient, []*Notice{nt}, newBatchID())
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestChannelsRealProtocols(t *testing.T) {
 	e.publishContact("ws1", "wh:wh_test:1", c)
 	c.BoardName = "Hot Leads"
 	e.publish(streams.SubjectBoardAssigned, "board:wh:wh_test:1", "wh:wh_test:1", "ws1", events.BoardAssigned{
-		Origin: events.Origin{SourceEventID: "wh:wh_test:1", Source: "webhook", ReceivedAt: time.Now()},
+		Origin:    events.Origin{SourceEventID: "wh:wh_test:1", Source: "webhook", ReceivedAt: time.Now()},
 		ContactID: "ct_1", BoardID: "bd_1", BoardName: "Hot Leads", Contact: c})
 
 	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
@@ -106,9 +107,12 @@ func TestChannelsRealProtocols(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM notifications WHERE sent_at IS NOT NULL AND (attempts=1 OR channel='live')`); n != 5 {
 		t.Errorf("%d rows with sent_at and one attempt", n)
 	}
-	if n := e.count(`SELECT count(*) FROM event_outcomes WHERE processor='notify-email' AND status='ok' AND detail ? 'batch_id'`); n < 1 {
-		t.Errorf("no notify-email outcome with its batch")
-	}
+	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n := e.count(`SELECT count(*) FROM event_outcomes WHERE processor='notify-email' AND status='ok' AND detail ? 'batch_id'`); n < 1 {
+			return fmt.Errorf("no notify-email outcome with its batch")
+		}
+		return nil
+	})
 }
 
 // 12 events in about a second on one channel become 3 messages: 5 + 5 + 2.
@@ -307,10 +311,12 @@ func TestDeadLetterAndPaymentRules(t *testing.T) {
 	e.addRule(Rule{WorkspaceID: "default", Event: KindDLQ, Channels: []string{ChannelLive, ChannelSMS}})
 	e.start(Config{Twilio: tw.config(), SMSTo: []string{teamPhone}, BatchWindow: 100 * time.Millisecond})
 
-	pay := func(id string, amount int64) map[string]any {
-		return map[string]any{"source_event_id": "stripe:" + id, "source": "stripe", "received_at": time.Now(),
-			"payment_intent_id": "pi_" + id, "amount": amount, "currency": "usd", "customer_email": "buyer@example.com",
-			"metadata": map[string]string{"service_type": "Bath Remodel"}}
+	pay := func(id string, amount int64) events.Payment {
+		return events.Payment{Origin: events.Origin{SourceEventID: "stripe:" + id, Source: "stripe", ReceivedAt: time.Now()},
+			StripeRef:     events.StripeRef{StripeEventID: id, StripeEventType: "payment_intent.succeeded"},
+			Link:          events.Link{WorkspaceID: "default", Email: "buyer@example.com"},
+			TransactionID: "pi_" + id, AmountMinor: amount, Amount: json.Number(fmt.Sprintf("%d.%02d", amount/100, amount%100)), Currency: "USD",
+			Status: "succeeded", ServiceType: "Bath Remodel"}
 	}
 	e.publish(streams.SubjectPaymentSucceeded, "payment:stripe:evt_big", "stripe:evt_big", "default", pay("big", 149900))
 	e.publish(streams.SubjectPaymentSucceeded, "payment:stripe:evt_small", "stripe:evt_small", "default", pay("small", 5000))
@@ -348,11 +354,14 @@ func TestDeadLetterAndPaymentRules(t *testing.T) {
 		t.Errorf("dead-letter error not scrubbed: %s", joined)
 	}
 	// Small payment: live only (e-mail is not configured: skipped).
-	var detail string
-	e.db.QueryRow(context.Background(), `SELECT detail::text FROM event_outcomes WHERE processor='notify' AND event_id='payment:stripe:evt_small'`).Scan(&detail)
-	if !strings.Contains(detail, `"skipped_channels": ["email"]`) || !strings.Contains(detail, `"channels": ["live"]`) {
-		t.Errorf("small payment outcome detail: %s", detail)
-	}
+	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		var detail string
+		e.db.QueryRow(context.Background(), `SELECT detail::text FROM event_outcomes WHERE processor='notify' AND event_id='payment:stripe:evt_small'`).Scan(&detail)
+		if !strings.Contains(detail, `"skipped_channels": ["email"]`) || !strings.Contains(detail, `"channels": ["live"]`) {
+			return fmt.Errorf("small payment outcome detail: %s", detail)
+		}
+		return nil
+	})
 }
 
 // The live feed is the stream: every live notification is a message on
