@@ -1,0 +1,143 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/projections"
+)
+
+// TestCrashRecovery kills `hookstream serve` with SIGKILL while signed leads
+// arrive at ~300/s, restarts it on the same data dir and checks:
+//
+//   - every request answered 2xx is in INGEST after the crash (before any
+//     retry) — nothing acknowledged is lost;
+//   - the private Postgres, which outlives its killed parent, is adopted by
+//     the new serve (same postmaster) and stopped by it on exit;
+//   - the requests that got no answer, re-sent by the client after the
+//     restart, are accepted; re-sent 2xx ones are answered duplicate:true; in
+//     the end INGEST holds every lead exactly once;
+//   - the contacts projection has each event exactly once (one lead, one
+//     contact, one events.lead.created), although the deliveries in flight at
+//     the crash come back only after their AckWait (30 s).
+func TestCrashRecovery(t *testing.T) {
+	slow(t)
+	t.Parallel()
+	data := newDir(t, "crash")
+	pgdata := filepath.Join(data, "postgres", "pgdata")
+	// Runs after the serve processes' own cleanup (cleanups are LIFO): a
+	// cluster a failed test leaves behind is stopped.
+	t.Cleanup(func() { stopPostmaster(pgdata) })
+	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
+	base, natsURL := "http://"+httpAddr, "nats://"+natsAddr
+	env := childEnv()
+	args := []string{"serve", "--data-dir", data, "--http-addr", httpAddr, "--nats-listen", natsAddr}
+
+	start := time.Now()
+	serve := startProc(t, "serve", env, args...)
+	serve.waitReady(base, 120*time.Second) // initdb on first start
+	t.Logf("serve ready after %v", time.Since(start).Round(time.Millisecond))
+	var created struct {
+		ID      string `json:"id"`
+		Secrets []struct {
+			Value string `json:"value"`
+		} `json:"secrets"`
+	}
+	out := runCLI(t, env, "webhooks", "create", "--data-dir", data, "--workspace", "crash", "--name", "crash test",
+		"--auth", "standard", "--json")
+	if err := json.Unmarshal(out, &created); err != nil || created.ID == "" || len(created.Secrets) == 0 {
+		t.Fatalf("webhooks create --json: %v: %s", err, out)
+	}
+	h := hook{ID: created.ID, Secret: created.Secrets[0].Value}
+	s := newSender(t, base, h)
+	pid := postmaster(pgdata)
+	if pid == 0 {
+		t.Fatalf("no running postmaster in %s", pgdata)
+	}
+
+	// Load for 3 s; SIGKILL after 2 s, so the last second's requests find
+	// nobody listening (and some are cut off mid-flight).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		s.load(ctx, "crash", 300, 16, 1200)
+	}()
+	time.Sleep(2 * time.Second)
+	serve.Kill()
+	killedAt := time.Now()
+	<-loaded
+	before := s.snapshot()
+	acceptedBefore := s.accepted()
+	t.Logf("before the crash: %d requests, by status %v", len(before), summary(before))
+	if len(acceptedBefore) < 200 {
+		t.Fatalf("only %d leads accepted before the kill; the load did not run", len(acceptedBefore))
+	}
+	if len(s.unaccepted()) == 0 {
+		t.Fatalf("no request went unanswered: the kill did not happen under load")
+	}
+	survived := postmaster(pgdata) == pid
+	t.Logf("private postgres (pid %d) survived the SIGKILL of serve: %v", pid, survived)
+
+	serve2 := startProc(t, "serve (restarted)", env, args...)
+	serve2.waitReady(base, 60*time.Second)
+	t.Logf("restarted serve ready %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	if survived {
+		if got := postmaster(pgdata); got != pid {
+			t.Errorf("restarted serve runs postmaster %d, want the surviving %d adopted", got, pid)
+		}
+	}
+
+	// Nothing acknowledged was lost, before any client retry.
+	js := connectNATS(t, natsURL)
+	checkInIngest(t, js, h, acceptedBefore)
+
+	// The client re-sends what got no answer (or a 5xx) …
+	unanswered := s.unaccepted()
+	s.retryUnaccepted(30 * time.Second)
+	// … and a sender that missed a 2xx re-sends an accepted lead too.
+	n := 0
+	for lid := range acceptedBefore {
+		if n == 20 {
+			break
+		}
+		n++
+		a := s.post(context.Background(), s.lead(lid))
+		if !a.ok() || !a.Duplicate {
+			t.Errorf("re-sent accepted lead %s: %d duplicate=%v %s", lid, a.Status, a.Duplicate, a.Body)
+		}
+	}
+	t.Logf("after the restart: %d unanswered leads re-sent and accepted, %d accepted leads re-sent", len(unanswered), n)
+
+	all := s.accepted()
+	if sent := s.sentIDs(); len(all) != len(sent) {
+		t.Fatalf("%d leads sent, %d accepted in the end", len(sent), len(all))
+	}
+	ingest := checkInIngest(t, js, h, all)
+	if len(ingest) != len(all) {
+		t.Errorf("INGEST holds %d events for the webhook, %d leads were sent", len(ingest), len(all))
+	}
+
+	l, err := projections.StartLocal(ctxFor(t, time.Minute), projections.LocalConfig{Dir: filepath.Join(data, "postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := openPool(t, l.URL)
+	checkProjectedOnce(t, js, pool, h, "crash", ingest, 75*time.Second)
+	t.Logf("all %d events projected exactly once %v after the kill (deliveries in flight at the crash wait out their 30 s AckWait)",
+		len(ingest), time.Since(killedAt).Round(time.Millisecond))
+	pool.Close()
+
+	// serve stops the cluster it adopted when it exits.
+	if err := serve2.Stop(); err != nil {
+		t.Errorf("restarted serve: %v", err)
+	}
+	if survived && syscall.Kill(pid, 0) == nil {
+		t.Errorf("postmaster %d still runs after the serve that adopted it exited", pid)
+	}
+}

@@ -1,0 +1,17 @@
+// Package faults holds Hookstream's end-to-end fault tests (issue 8 §1): the
+// real hookstream binary, or the real in-process pipeline, under load while a
+// dependency fails, each test checking the promises of DESIGN.md §6 and the
+// README's "Guarantees" afterwards.
+//
+//   - TestCrashRecovery: kill -9 of `serve` under load, restart on the same
+//     data dir (adopting the surviving private Postgres).
+//   - TestPostgresOutage: Postgres stopped for 20 s under load.
+//   - TestNATSOutage: `gateway --nats-url` while its NATS server is stopped.
+//   - TestCRMOutage: the CRM answering 503 for 10 s (circuit breaker).
+//   - TestPoisonMessage: a panicking handler and an unparseable raw event.
+//
+// Everything listens on loopback only; every loop is bounded in count and
+// time. The package has no code outside its tests: it only builds
+// ./cmd/hookstream into a temporary directory and drives it. `go test -short`
+// skips it.
+package faults
