@@ -153,6 +153,9 @@ func (h *handler) build(m *processors.Message) (*built, error) {
 		if l.LeadID == "" && l.Contact.ID == "" {
 			return nil, errors.New("lead event without lead or contact id")
 		}
+		if l.CreatedAt.IsZero() && l.ReceivedAt.IsZero() {
+			l.ReceivedAt = h.received(m)
+		}
 		return &built{payload: LeadPayload(EventGenerateLead, &l)}, nil
 	case streams.SubjectPaymentSucceeded, streams.SubjectPaymentFailed:
 		var pm events.Payment
@@ -163,7 +166,7 @@ func (h *handler) build(m *processors.Message) (*built, error) {
 			return nil, errors.New("payment event without transaction_id")
 		}
 		if pm.ReceivedAt.IsZero() {
-			pm.ReceivedAt = m.Received
+			pm.ReceivedAt = h.received(m)
 		}
 		if m.Subject == streams.SubjectPaymentFailed {
 			return &built{payload: FailedPayload(EventPaymentFailed, &pm)}, nil
@@ -171,6 +174,14 @@ func (h *handler) build(m *processors.Message) (*built, error) {
 		return &built{payload: PurchasePayload(EventPurchase, &pm), txnID: pm.TransactionID}, nil
 	}
 	return nil, nil
+}
+
+// received is when the gateway received the source event (now if unknown).
+func (h *handler) received(m *processors.Message) time.Time {
+	if !m.Received.IsZero() {
+		return m.Received
+	}
+	return h.cfg.Now()
 }
 
 // orderKeys serialises the events of one transaction, so a purchase
