@@ -171,3 +171,20 @@ func (e *Env) PostFacebook(body []byte) *Response {
 	return e.Post("/webhooks/facebook", "application/json", body,
 		http.Header{"X-Hub-Signature-256": {FacebookSignature(body)}})
 }
+
+// PostMailerLite posts a signed MailerLite webhook to /webhooks/mailerlite.
+func (e *Env) PostMailerLite(body []byte) *Response {
+	e.T.Helper()
+	return e.Post("/webhooks/mailerlite", "application/json", body,
+		http.Header{"Signature": {MailerLiteSignature(body)}})
+}
+
+// PostForm posts a website form to /forms/{formType} (contentType default
+// application/json), as a browser on https://www.example.com would.
+func (e *Env) PostForm(formType, contentType string, body []byte) *Response {
+	e.T.Helper()
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	return e.Post("/forms/"+formType, contentType, body, http.Header{"Origin": {"https://www.example.com"}})
+}

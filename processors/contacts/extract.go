@@ -75,7 +75,11 @@ func (h *handler) orderKeys(m *processors.Message) []string {
 	if m.Header.Get(streams.HdrSource) == streams.SourceFacebook {
 		return nil
 	}
-	c := h.extract(context.Background(), m)
+	// Runs on the consumer's dispatch goroutine: a slow database must not
+	// stall it (the handler extracts again on a non-parse error).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c := h.extract(ctx, m)
 	m.Scratch = c
 	if c.parseErr != nil || len(c.invalid) > 0 {
 		return nil
