@@ -193,3 +193,11 @@ func TestOnceThroughRunner(t *testing.T) {
 		t.Errorf("after replay %d projection rows, want 2", n)
 	}
 }
+
+func TestErrorKinds_NilErrorPrints(t *testing.T) {
+	for _, err := range []error{processors.Reject(nil), processors.Permanent(nil), processors.RetryAfter(nil, time.Second)} {
+		if err.Error() == "" {
+			t.Errorf("%T prints empty", err)
+		}
+	}
+}

@@ -208,3 +208,21 @@ func TestFacebookGraphErrors(t *testing.T) {
 		t.Errorf("a deleted lead was stored")
 	}
 }
+
+// A Facebook lead cannot be resent, so an invalid phone next to a valid
+// e-mail keeps the lead (without the phone) instead of rejecting it.
+func TestFacebookLead_InvalidPhoneKeepsEmail(t *testing.T) {
+	t.Parallel()
+	env, g, _ := facebookEnv(t)
+	const id = "3000000000000003"
+	body := bytes.ReplaceAll(fixture(t, "facebook-lead-graph.json"), []byte("1323911018437852"), []byte(id))
+	g.leads[id] = bytes.ReplaceAll(body, []byte("(626) 555-0142"), []byte("12"))
+	eventID := postFacebook(t, env, id)
+	if o := env.WaitOutcome("contacts", eventID); o.Status != processors.StatusOK {
+		t.Fatalf("outcome %+v", o)
+	}
+	cs := getContacts(t, env, pipelinetest.Workspace)
+	if len(cs) != 1 || cs[0].Email != "ana.reyes@example.com" || cs[0].Phone != "" {
+		t.Fatalf("contacts: %+v", cs)
+	}
+}

@@ -62,7 +62,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 		}
 		return c.parseErr // e.g. database unavailable: retry
 	}
-	if len(c.invalid) > 0 {
+	if len(c.invalid) > 0 && !salvageable(c) {
 		return h.reject(ctx, m, "invalid contact data", c.invalid, start)
 	}
 	received := m.Received
@@ -148,6 +148,14 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	}
 	m.SetOutcome("", map[string]any{"steps": c.steps, "result": res})
 	return nil
+}
+
+// salvageable: a Facebook lead cannot be sent again, so one with a usable
+// e-mail or phone is kept even when another field is invalid (Normalize has
+// already cleared the invalid ones). Other senders get a 400 at the gateway
+// and can correct and resend.
+func salvageable(c *candidate) bool {
+	return c.source == streams.SourceFacebook && (c.fields.Email != "" || c.fields.Phone != "")
 }
 
 func message(matchType string, isNew bool) string {
