@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +21,10 @@ type Waiter struct {
 	DB        *pgxpool.Pool
 	Primary   string
 	FollowUps []string
+	// FollowUpGrace bounds how long to wait for follow-ups once the primary
+	// result is in (default 3s), so a deployment that does not run them
+	// (process --only contacts) does not hold every ?wait to its deadline.
+	FollowUpGrace time.Duration
 }
 
 // Expect subscribes before the event is published.
@@ -53,11 +58,23 @@ func (p *Pending) Wait(ctx context.Context) ([]byte, error) {
 	if err := p.loadStored(ctx, got); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
 	}
+	var grace <-chan time.Time
 	for !p.complete(got) {
+		if _, ok := got[p.w.Primary]; ok && grace == nil {
+			g := p.w.FollowUpGrace
+			if g <= 0 {
+				g = 3 * time.Second
+			}
+			t := time.NewTimer(g)
+			defer t.Stop()
+			grace = t.C
+		}
 		select {
 		case m := <-p.ch:
 			proc := m.Subject[len(ResultSubject(p.eventID, "")):]
 			got[proc] = json.RawMessage(m.Data)
+		case <-grace:
+			return p.merge(got), nil
 		case <-ctx.Done():
 			if _, ok := got[p.w.Primary]; ok {
 				return p.merge(got), nil
