@@ -26,9 +26,9 @@ func (c Consumer) String() string { return c.Stream + "/" + c.Durable }
 var Streams = []string{streams.StreamIngest, streams.StreamEvents, streams.StreamDLQ}
 
 // ConsumersOf finds a processor's durable consumers on the server: the one
-// named after it and those named <processor>-<stream> (DESIGN §4), on any of
-// Streams. name may also be one durable ("mailerlite-ingest"), which then
-// is the only one returned.
+// named after it and those named <processor>-… (DESIGN §4: <processor>-<stream>,
+// and notify's per-channel notify-email…), on any of Streams. name may also be
+// one durable ("mailerlite-ingest"), which then is the only one returned.
 func ConsumersOf(ctx context.Context, js jetstream.JetStream, name string) ([]Consumer, error) {
 	var all []Consumer
 	for _, st := range Streams {
@@ -41,7 +41,7 @@ func ConsumersOf(ctx context.Context, js jetstream.JetStream, name string) ([]Co
 		}
 		names := s.ConsumerNames(ctx)
 		for n := range names.Name() {
-			if n == name || n == name+"-"+strings.ToLower(st) {
+			if n == name || strings.HasPrefix(n, name+"-") {
 				all = append(all, Consumer{st, n})
 			}
 		}

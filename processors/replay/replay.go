@@ -158,8 +158,12 @@ func (r *Replayer) Replay(ctx context.Context, o Options) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("no durable consumer %q on %s (has the processor run yet? see `nats consumer ls INGEST`)", o.Processor, where)
 	}
-	if o.FromSeq > 0 && len(cs) > 1 {
-		return nil, fmt.Errorf("%s has consumers on several streams (%v): a sequence belongs to one, choose it with --stream", o.Processor, cs)
+	if o.FromSeq > 0 {
+		for _, c := range cs[1:] {
+			if c.Stream != cs[0].Stream {
+				return nil, fmt.Errorf("%s has consumers on several streams (%v): a sequence belongs to one, choose it with --stream", o.Processor, cs)
+			}
+		}
 	}
 	sum := &Summary{Mode: "replay", Processors: []string{o.Processor}}
 	start := time.Now()
