@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -425,5 +426,29 @@ func TestServerErrorRetried(t *testing.T) {
 	o := fx.env.WaitOutcome(ga4.Name, "lead:retry", processors.StatusOK)
 	if o.Attempts != 3 || fx.fake.count() != 1 {
 		t.Errorf("outcome %+v, %d requests", o, fx.fake.count())
+	}
+}
+
+// GA4's error answers never carry the API secret or personal data into
+// errors, even from a server that echoes the request.
+func TestErrorsAreRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "bad request %s from jo@example.com +1 626 663 3444", r.URL.String())
+	}))
+	defer srv.Close()
+	cfg := ga4.DefaultConfig()
+	cfg.MeasurementID, cfg.APISecret, cfg.Endpoint = "G-1", "sec/ret+Zq81", srv.URL
+	_, err := ga4.NewSender(cfg).Send(context.Background(), validPayload())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, leak := range []string{"Zq81", "jo@example.com", "663 3444"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("error carries %q: %s", leak, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "[secret]") {
+		t.Errorf("error %q", err)
 	}
 }

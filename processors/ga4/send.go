@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/processors/outbound"
 )
 
 // ValidationMessage is one finding of GA4's validation server
@@ -79,7 +81,7 @@ func (s *Sender) Send(ctx context.Context, p *Payload) (*SendResult, error) {
 		res.Status = resp.Status
 	}
 	if err != nil {
-		return res, err
+		return res, s.redacted(err)
 	}
 	if !s.cfg.Debug {
 		return res, nil
@@ -99,4 +101,45 @@ func (s *Sender) Send(ctx context.Context, p *Payload) (*SendResult, error) {
 		return res, processors.Permanent(&ValidationError{Server: true, Problems: probs})
 	}
 	return res, nil
+}
+
+// HTTPError is GA4's non-2xx answer, its body redacted: errors reach logs,
+// outcomes and dead letters, and an echoing server could repeat the secret.
+type HTTPError struct {
+	Path   string
+	Status int
+	Body   string
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("ga4: POST %s: %d %s", e.Path, e.Status, http.StatusText(e.Status))
+	if e.Body != "" {
+		s += ": " + e.Body
+	}
+	return s
+}
+
+// redacted replaces outbound's HTTP error (which carries the raw body) with
+// one whose body excerpt has no secret, e-mail address or phone number,
+// keeping the error's kind and Retry-After.
+func (s *Sender) redacted(err error) error {
+	var he *outbound.HTTPError
+	if !errors.As(err, &he) {
+		return err
+	}
+	body := string(he.Body)
+	for _, secret := range []string{s.cfg.APISecret, url.QueryEscape(s.cfg.APISecret)} {
+		if secret != "" {
+			body = strings.ReplaceAll(body, secret, "[secret]")
+		}
+	}
+	body = strings.Join(strings.Fields(ScrubString(body)), " ")
+	if r := []rune(body); len(r) > 200 {
+		body = string(r[:200]) + "…"
+	}
+	e := &HTTPError{Path: he.Path, Status: he.Status, Body: body}
+	if outbound.Retryable(he.Status) {
+		return processors.RetryAfter(e, he.RetryAfter)
+	}
+	return processors.Permanent(e)
 }

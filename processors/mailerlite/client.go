@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -115,8 +116,8 @@ func (c *Client) AddToGroup(ctx context.Context, subscriberID, groupID string) (
 // IsNotFound reports whether err is MailerLite's 404 (a subscriber deleted
 // in MailerLite, or a wrong group id).
 func IsNotFound(err error) bool {
-	var he *outbound.HTTPError
-	return errors.As(err, &he) && he.Status == http.StatusNotFound
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte) (*outbound.Response, error) {
@@ -142,21 +143,46 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*out
 		return resp, nil
 	}
 	var he *outbound.HTTPError
-	if errors.As(err, &he) {
-		switch he.Status {
-		case http.StatusTooManyRequests:
-			// The limit is per account: everyone waits.
-			c.limiter.Pause(he.RetryAfter)
-		case http.StatusUnprocessableEntity:
-			if fe := parseFieldError(resp); fe != nil {
-				return resp, processors.Permanent(fmt.Errorf("%w (%s %s)", fe, method, path))
-			}
-		}
+	if !errors.As(err, &he) {
+		return resp, err // transport failure or open circuit: no body
 	}
-	return resp, err
+	if he.Status == http.StatusTooManyRequests {
+		// The limit is per account: everyone waits.
+		c.limiter.Pause(he.RetryAfter)
+	}
+	// The answer's body never goes into the error as is: APIs echo the
+	// request (addresses, names, the token) and errors reach logs, outcomes
+	// and dead letters. Only MailerLite's message and field errors are kept,
+	// with e-mail addresses, phone numbers and the key masked.
+	ae := &APIError{Method: method, Path: path, Status: he.Status}
+	if fe := parseFieldError(resp, c.key); fe != nil {
+		if he.Status == http.StatusUnprocessableEntity {
+			return resp, processors.Permanent(fmt.Errorf("%w (%s %s)", fe, method, path))
+		}
+		ae.Message = fe.Message
+	}
+	if outbound.Retryable(he.Status) {
+		return resp, processors.RetryAfter(ae, he.RetryAfter)
+	}
+	return resp, processors.Permanent(ae)
 }
 
-func parseFieldError(resp *outbound.Response) *FieldError {
+// APIError is a non-2xx answer other than 422, its message redacted.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Message      string
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("mailerlite: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+func parseFieldError(resp *outbound.Response, key string) *FieldError {
 	if resp == nil {
 		return nil
 	}
@@ -167,7 +193,51 @@ func parseFieldError(resp *outbound.Response) *FieldError {
 	if json.Unmarshal(resp.Body, &v) != nil || (v.Message == "" && len(v.Errors) == 0) {
 		return nil
 	}
-	return &FieldError{Message: v.Message, Fields: v.Errors}
+	fe := &FieldError{Message: redact(v.Message, key), Fields: map[string][]string{}}
+	for k, msgs := range v.Errors {
+		for _, m := range msgs {
+			fe.Fields[redact(k, key)] = append(fe.Fields[redact(k, key)], redact(m, key))
+		}
+	}
+	return fe
+}
+
+var (
+	emailRe  = regexp.MustCompile(`(?i)[a-z0-9._%+\-]+(?:@|%40)[a-z0-9.\-]+\.[a-z]{2,}`)
+	phoneRe  = regexp.MustCompile(`\+?\(?\d[\d \t().\-/]{5,}\d`)
+	bearerRe = regexp.MustCompile(`(?i)bearer\s+\S+`)
+)
+
+// redact masks e-mail addresses, phone-like digit runs (seven digits or
+// more), bearer tokens and the API key in s, and bounds its length.
+func redact(s, key string) string {
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "[key]")
+	}
+	s = bearerRe.ReplaceAllString(s, "Bearer [key]")
+	s = emailRe.ReplaceAllString(s, "[email]")
+	s = phoneRe.ReplaceAllStringFunc(s, func(m string) string {
+		n := 0
+		for _, r := range m {
+			if r >= '0' && r <= '9' {
+				n++
+			}
+		}
+		if n >= 7 {
+			return "[phone]"
+		}
+		return m
+	})
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
 }
 
 func parseSubscriber(body []byte) (*Subscriber, error) {

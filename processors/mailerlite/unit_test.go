@@ -2,6 +2,10 @@ package mailerlite_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -117,5 +121,39 @@ func TestLimiter(t *testing.T) {
 	l2.Pause(time.Second)
 	if err := l2.Wait(ctx); err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("wait past its context: %v", err)
+	}
+}
+
+// Error answers never carry personal data or the key into errors (which
+// reach logs, outcomes and dead letters), even from a server that echoes
+// the request.
+func TestErrorsAreRedacted(t *testing.T) {
+	status := 422
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"message":"The email jo.doe@example.com (+1 626 663 3444) is invalid","errors":{"email":["jo.doe@example.com is taken"]},"echo":%q,"auth":%q}`,
+			b, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	cfg := mailerlite.DefaultConfig()
+	cfg.APIURL, cfg.APIKey = srv.URL, "key-Zq81-secret"
+	c := mailerlite.NewClient(cfg, mailerlite.NewLimiter(100, time.Second))
+	for _, st := range []int{422, 500, 400} {
+		status = st
+		_, err := c.Upsert(context.Background(), &mailerlite.SubscriberRequest{Email: "jo.doe@example.com",
+			Fields: map[string]string{"name": "Jo", "last_name": "Pérez", "phone": "+16266633444"}})
+		if err == nil {
+			t.Fatalf("%d: no error", st)
+		}
+		msg := err.Error()
+		for _, leak := range []string{"jo.doe", "Pérez", "6266633444", "626 663 3444", "key-Zq81-secret"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%d: error carries %q: %s", st, leak, msg)
+			}
+		}
+		if !strings.Contains(msg, fmt.Sprint(st)) || !strings.Contains(msg, "[email]") {
+			t.Errorf("%d: error %q", st, msg)
+		}
 	}
 }
