@@ -137,6 +137,7 @@ func (w *worker) loop(ctx context.Context) {
 		if err != nil {
 			w.release(n)
 			w.log.Warn("pull failed", "err", err)
+			w.redeclare(ctx, err)
 			sleepCtx(ctx, pollWait)
 			continue
 		}
@@ -147,9 +148,34 @@ func (w *worker) loop(ctx context.Context) {
 		w.release(n)
 		if err := batch.Error(); err != nil {
 			w.log.Warn("pull ended", "err", err)
+			w.redeclare(ctx, err)
 			sleepCtx(ctx, pollWait/4)
 		}
 	}
+}
+
+// redeclare creates the durable consumer again when a pull failed because
+// it is gone (deleted with `nats consumer rm`, or its stream removed for a
+// restore): a new consumer starts at sequence 1 and the processed ledger
+// skips what was applied. While the stream itself is missing this fails and
+// the next pull tries again; a restored consumer is kept as restored.
+func (w *worker) redeclare(ctx context.Context, err error) {
+	if !errors.Is(err, jetstream.ErrConsumerDeleted) && !errors.Is(err, jetstream.ErrConsumerNotFound) &&
+		!errors.Is(err, nats.ErrNoResponders) {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, ierr := w.r.JS.Consumer(cctx, w.p.Stream, w.p.Durable); ierr == nil {
+		return // still there (a leader election); pulls resume
+	}
+	cons, cerr := w.r.JS.CreateOrUpdateConsumer(cctx, w.p.Stream, w.p.ConsumerConfig())
+	if cerr != nil {
+		w.log.Warn("consumer is gone and cannot be declared again yet", "err", cerr)
+		return
+	}
+	w.cons = cons
+	w.log.Warn("consumer was gone: declared it again (it re-delivers from the start; applied events are skipped)")
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
