@@ -33,6 +33,7 @@ func readFixture(t *testing.T, name string) []byte {
 // signup subscribes, and the Stripe purchase adds the customer to the
 // onboarding group.
 func TestFormAndPurchaseEndToEnd(t *testing.T) {
+	t.Parallel()
 	fx := setup(t, options{gateway: true, dedup: time.Second})
 	ccfg := contacts.DefaultConfig()
 	cp, err := contacts.New(fx.env.Store, ccfg)

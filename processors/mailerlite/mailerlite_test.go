@@ -315,6 +315,7 @@ func TestInvalidEmailDeadLettered(t *testing.T) {
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel() // mostly waiting
 	fx := setup(t, options{})
 	fx.fake.force429, fx.fake.retryAfter = 1, "2"
 	fx.start()
@@ -336,6 +337,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 // shortened to 3 s (120 per 3 s); without the limiter the burst would hit
 // the server in well under a second.
 func TestBurstStaysUnderRateLimit(t *testing.T) {
+	t.Parallel() // mostly waiting
 	const n, window = 150, 3 * time.Second
 	fx := setup(t, options{limit: 120, window: window, edit: func(c *mailerlite.Config) { c.Concurrency = 8 }})
 	for i := range n {

@@ -70,6 +70,7 @@ func TestParseWebhook(t *testing.T) {
 // The limiter alone: 100 callers at once, 40 per 500 ms allowed, never more
 // in any window, and not slower than it needs to be.
 func TestLimiter(t *testing.T) {
+	t.Parallel()
 	const limit, window, n = 40, 500 * time.Millisecond, 100
 	l := mailerlite.NewLimiter(limit, window)
 	var mu sync.Mutex
