@@ -295,7 +295,15 @@ func dlqRetry(ctx context.Context, a *app, w io.Writer, es []*dlq.Entry, asJSON 
 		if !ok {
 			var err error
 			if ps, _, err = a.processors([]string{e.Processor}); err != nil {
-				return err
+				// A consumer named <processor>-… (notify-email, notify-dlq)
+				// is built by its processor.
+				base, _, cut := strings.Cut(e.Processor, "-")
+				if !cut {
+					return err
+				}
+				if ps, _, err = a.processors([]string{base}); err != nil {
+					return err
+				}
 			}
 			built[e.Processor] = ps
 		}
