@@ -58,9 +58,10 @@ type Config struct {
 	// local server.
 	Endpoint string
 	// Debug sends to /debug/mp/collect, GA4's validation server, and records
-	// its validationMessages; a non-empty list is a permanent failure. Events
-	// sent in debug mode are validated only, never recorded by GA4, so
-	// turning debug off sends them again (GA4_DEBUG).
+	// its validationMessages (status "validated"); a non-empty list is a
+	// permanent failure (status "invalid", dead-lettered). Events sent in
+	// debug mode are validated only, never recorded by GA4: a replay after
+	// turning debug off sends them for real (GA4_DEBUG).
 	Debug bool
 	// Client sends the requests (timeout and circuit breaker). Default:
 	// outbound.New("ga4", 10s, a breaker opening after 5 transient failures
