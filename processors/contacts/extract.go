@@ -62,6 +62,12 @@ func (h *handler) extract(ctx context.Context, m *processors.Message) *candidate
 func (c *candidate) normalize(f normalize.Fields, region string) {
 	if c.formType != "" {
 		c.fields, c.invalid = normalize.NormalizeForm(c.formType, f, region)
+		// Signing up for the newsletter is consent to marketing e-mail by
+		// itself, unless the form says otherwise.
+		if c.formType == "newsletter" && c.fields.MarketingConsent == nil {
+			yes := true
+			c.fields.MarketingConsent = &yes
+		}
 		return
 	}
 	c.fields, c.invalid = normalize.Normalize(f, region)
