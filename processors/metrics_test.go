@@ -75,11 +75,11 @@ func TestMetricsFromOutcomesAndJetStream(t *testing.T) {
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		got := gather(t, reg)
 		want := map[string]float64{
-			`hookstream_processor_processed_total{processor="mproc",status="ok"}`:       5,
-			`hookstream_processor_processed_total{processor="mproc",status="rejected"}`: 1,
-			`hookstream_processor_processed_total{processor="mproc",status="retry"}`:    1,
-			`hookstream_processor_redeliveries_total{processor="mproc"}`:                1,
-			`hookstream_processor_dead_letters_total{processor="mproc"}`:                1,
+			`hookstream_processor_processed_total{processor="mproc",status="ok"}`:        5,
+			`hookstream_processor_processed_total{processor="mproc",status="rejected"}`:  1,
+			`hookstream_processor_processed_total{processor="mproc",status="retry"}`:     1,
+			`hookstream_processor_redeliveries_total{processor="mproc"}`:                 1,
+			`hookstream_processor_dead_letters_total{processor="mproc"}`:                 1,
 			`hookstream_processor_duration_seconds_count{processor="mproc",status="ok"}`: 5,
 			`hookstream_consumer_pending{consumer="idle",stream="INGEST"}`:               6,
 			`hookstream_consumer_pending{consumer="mproc",stream="INGEST"}`:              0,

@@ -80,9 +80,9 @@ func (s *settings) logger() (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch s.logFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(scrubLogs(slog.NewJSONHandler(os.Stderr, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(scrubLogs(slog.NewTextHandler(os.Stderr, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format must be text or json, got %q", s.logFormat)
 }
@@ -105,6 +105,9 @@ type app struct {
 	reg     *prometheus.Registry
 	closers []func()
 	ownDB   bool // serve/gateway/process own the private cluster; CLI verbs share it
+	// onHTTPShutdown run when the HTTP server starts shutting down (the
+	// admin API's live feeds end, so Shutdown need not wait for them).
+	onHTTPShutdown []func()
 }
 
 func newApp(s settings) (*app, error) {
@@ -241,6 +244,9 @@ func (a *app) serveHTTP(ctx context.Context, h http.Handler) error {
 		return err
 	}
 	srv := gateway.NewHTTPServer(a.s.httpAddr, h, gateway.ServerTimeouts{})
+	for _, f := range a.onHTTPShutdown {
+		srv.RegisterOnShutdown(f)
+	}
 	a.log.Info("gateway listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

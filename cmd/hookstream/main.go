@@ -37,6 +37,10 @@ func commands() []command {
 		{"sign", "sign a body like a Standard Webhooks sender (prints curl headers)", runSign},
 		{"replay", "re-drive a processor from a sequence/time, or rebuild projections (--rebuild)", runReplay},
 		{"dlq", "dead letters (list|show|retry|discard)", runDLQ},
+		{"events", "audit trail: one event's full history (show) or recent events (list)", runEvents},
+		{"stats", "per-webhook analytics: success/error rate, average and p50/p95/p99 processing time", runStats},
+		{"notify", "notification rules, recent notifications, test a channel (rules|list|test)", runNotify},
+		{"contacts", "erase a contact's personal data (forget)", runContacts},
 	}
 }
 

@@ -40,6 +40,7 @@ func registry() map[string]processorFactory {
 
 		paymentsName: newPayments,
 		crmName:      newCRM,
+		notifyName:   newNotify,
 	}
 }
 
@@ -91,8 +92,11 @@ func (a *app) processors(only []string) ([]processors.Processor, gateway.ResultW
 }
 
 func (a *app) runner() *processors.Runner {
-	return &processors.Runner{JS: a.js, Outcomes: processors.PGOutcomes{DB: a.pool}, Log: a.log}
+	return &processors.Runner{JS: a.js, Outcomes: processors.PGOutcomes{DB: a.pool}, Log: a.log, Observe: a.observe()}
 }
 
-// mountAPI adds the admin API to the gateway (later issues).
-func (a *app) mountAPI(g *gateway.Gateway) {}
+// mountAPI adds the admin API (/api/, HOOKSTREAM_ADMIN_TOKEN) to the gateway.
+func (a *app) mountAPI(g *gateway.Gateway) {
+	api := a.mountAdmin(g)
+	a.onHTTPShutdown = append(a.onHTTPShutdown, api.Close)
+}

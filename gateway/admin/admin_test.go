@@ -166,7 +166,7 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	p.waitOutcome("boards", "contact:"+good, "ok")
 
 	var rej admin.AuditRecord
-	p.get("/api/events/" + bad).json(t, &rej)
+	p.get("/api/events/"+bad).json(t, &rej)
 	if rej.Status != "failed" || rej.Result["action"] != "rejected" || rej.Result["success"] != false || len(rej.Errors) == 0 ||
 		!strings.Contains(rej.Errors[0], "contacts: ") {
 		t.Errorf("rejected lead: %+v", rej)
@@ -179,7 +179,7 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	}
 
 	var ok admin.AuditRecord
-	p.get("/api/events/" + good).json(t, &ok)
+	p.get("/api/events/"+good).json(t, &ok)
 	if ok.Status != "ok" || ok.Result["action"] != "created" || ok.Result["match_type"] != "new" ||
 		ok.Result["board_name"] != "New Leads" || ok.Result["contact_id"] == nil || ok.Result["score"] == nil {
 		t.Errorf("accepted lead result: %v", ok.Result)
@@ -204,11 +204,11 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	var list struct {
 		Events []admin.EventSummary `json:"events"`
 	}
-	p.get("/api/events?webhook=" + wh.ID + "&status=failed&since=1h").json(t, &list)
+	p.get("/api/events?webhook="+wh.ID+"&status=failed&since=1h").json(t, &list)
 	if len(list.Events) != 1 || list.Events[0].EventID != bad || list.Events[0].Outcome != "rejected" {
 		t.Errorf("failed events: %+v", list.Events)
 	}
-	p.get("/api/events?webhook=" + wh.ID).json(t, &list)
+	p.get("/api/events?webhook="+wh.ID).json(t, &list)
 	if len(list.Events) != 2 {
 		t.Errorf("all events: %+v", list.Events)
 	}
@@ -515,7 +515,7 @@ func TestForgetContact(t *testing.T) {
 		t.Fatal(err)
 	}
 	var before admin.AuditRecord
-	p.get("/api/events/" + id).json(t, &before)
+	p.get("/api/events/"+id).json(t, &before)
 	if before.Request == nil || !strings.Contains(string(before.Request.Body), "erin@example.com") {
 		t.Fatalf("audit before: %+v", before.Request)
 	}
@@ -554,7 +554,7 @@ func TestForgetContact(t *testing.T) {
 		t.Errorf("INGEST message %d still there: %v", seq, err)
 	}
 	var after admin.AuditRecord
-	p.get("/api/events/" + id).json(t, &after)
+	p.get("/api/events/"+id).json(t, &after)
 	if after.Erasure == nil || after.Erasure.ContactID != contactID || (after.Request != nil && len(after.Request.Body) > 0) {
 		t.Errorf("audit after erasure: %+v", after)
 	}
