@@ -16,7 +16,7 @@ import (
 )
 
 const replayUsage = `replay --processor P (--from-seq N | --since TIME) [--stream S] [--no-wait] [--json]
-       hookstream replay --rebuild [--processor P]... [--resend] [--json]
+       hookstream replay --rebuild [--processor P]... [--resend] [--force] [--json]
 
 Re-drives processors from their streams. The work is done by the running
 serve/process (it keeps running); replay moves their durable consumers and
@@ -78,7 +78,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var procs listFlag
 	var fromSeq uint64
 	var since, stream, progress string
-	var rebuild, resend, asJSON, noWait bool
+	var rebuild, resend, force, asJSON, noWait bool
 	var timeout, every, settle time.Duration
 	fs := newFlags("replay", replayUsage, stderr)
 	s.natsCLIFlags(fs)
@@ -89,6 +89,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&stream, "stream", "", "the processor's consumer on this stream only (INGEST, EVENTS, DLQ)")
 	fs.BoolVar(&rebuild, "rebuild", false, "clear projections and rebuild them from sequence 1")
 	fs.BoolVar(&resend, "resend", false, "with --rebuild: also rebuild processors that call external APIs, sending everything again")
+	fs.BoolVar(&force, "force", false, "with --rebuild: go ahead even if no serve/process is consuming (projections stay empty until one runs)")
 	fs.BoolVar(&noWait, "no-wait", false, "reset the consumer and return without waiting for the processor to catch up")
 	fs.StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
 	fs.DurationVar(&every, "progress-every", 5*time.Second, "interval of progress lines (not the bar)")
@@ -112,8 +113,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case rebuild && (fromSeq > 0 || since != "" || stream != ""):
 		return errors.New("--rebuild always starts at sequence 1: drop --from-seq/--since/--stream")
-	case !rebuild && resend:
-		return errors.New("--resend only applies to --rebuild")
+	case !rebuild && (resend || force):
+		return errors.New("--resend and --force only apply to --rebuild")
 	case !rebuild && len(procs) != 1:
 		return errors.New("give one --processor (or --rebuild)")
 	case !rebuild && (fromSeq > 0) == (since != ""):
@@ -142,7 +143,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		r.DB = a.pool
-		sum, err = r.Rebuild(ctx, replay.RebuildOptions{Processors: procs, Resend: resend})
+		sum, err = r.Rebuild(ctx, replay.RebuildOptions{Processors: procs, Resend: resend, Force: force})
 	} else {
 		sum, err = r.Replay(ctx, replay.Options{Processor: procs[0], Stream: stream, FromSeq: fromSeq, Since: sinceT, Wait: !noWait})
 	}

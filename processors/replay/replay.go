@@ -328,6 +328,48 @@ type RebuildOptions struct {
 	// Resend also rebuilds external processors: their sync ledgers and
 	// processed rows are cleared, so everything is sent again.
 	Resend bool
+	// Force rebuilds even when no process is pulling from a consumer (the
+	// projections stay empty until one runs).
+	Force bool
+}
+
+// ErrNotRunning is returned by Rebuild when a consumer has no process
+// pulling from it: clearing its projection would leave it empty.
+var ErrNotRunning = errors.New("no running processor consumes")
+
+// checkLive makes sure some process pulls from every consumer: a runner
+// always has a pull request waiting while it has a free handler slot.
+func (r *Replayer) checkLive(ctx context.Context, cs []Consumer) error {
+	live := map[Consumer]bool{}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		var dead []string
+		for _, c := range cs {
+			if live[c] {
+				continue
+			}
+			_, info, err := consumerState(ctx, r.JS, c)
+			if err != nil {
+				return err
+			}
+			if info.NumWaiting > 0 {
+				live[c] = true
+				continue
+			}
+			dead = append(dead, c.String())
+		}
+		if len(dead) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w %s: start hookstream serve/process first (or force the rebuild)", ErrNotRunning, strings.Join(dead, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.Poll):
+		}
+	}
 }
 
 // Rebuild rebuilds projections from the streams while the gateway keeps
@@ -374,6 +416,11 @@ func (r *Replayer) Rebuild(ctx context.Context, o RebuildOptions) (*Summary, err
 			}
 			levels[i] = append(levels[i], cs...)
 			all = append(all, cs...)
+		}
+	}
+	if !o.Force {
+		if err := r.checkLive(ctx, all); err != nil {
+			return nil, err
 		}
 	}
 	dlqStart, err := lastSeq(ctx, r.JS, streams.StreamDLQ)

@@ -2,6 +2,7 @@ package replay_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -223,7 +224,7 @@ func TestReplaySince(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	const ws = "ws-since"
 	wh := env.CreateWebhook(ws, nil)
-	pipeline(t, env)
+	run := pipeline(t, env)
 	post(t, env, wh, 40, 40, 4, "early")
 	time.Sleep(50 * time.Millisecond)
 	since := time.Now()
@@ -247,6 +248,20 @@ func TestReplaySince(t *testing.T) {
 	sum, err = r.Replay(env.Ctx(10*time.Second), replay.Options{Processor: "contacts", Since: time.Now().Add(time.Hour), Wait: true})
 	if err != nil || sum.Events != 0 || sum.Consumers[0].FromSeq != 0 {
 		t.Errorf("future since: %+v %v", sum, err)
+	}
+
+	// A rebuild with no process consuming would leave the projections
+	// empty: refused, nothing cleared.
+	if err := run.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the last pull request expires
+	r.DB = env.DB
+	if _, err := r.Rebuild(env.Ctx(20*time.Second), replay.RebuildOptions{Processors: []string{"contacts"}}); !errors.Is(err, replay.ErrNotRunning) {
+		t.Fatalf("rebuild without a running processor: %v", err)
+	}
+	if n := env.Count(`SELECT count(*) FROM leads`); n != 65 {
+		t.Errorf("%d leads after a refused rebuild, want 65", n)
 	}
 }
 
