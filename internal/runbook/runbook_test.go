@@ -488,5 +488,15 @@ func seed(t *testing.T, run func(string, ...string) []byte, base, natsAddr strin
 		}
 		return nil
 	})
+	var dl []struct {
+		ID      uint64 `json:"id"`
+		EventID string `json:"event_id"`
+	}
+	if err := json.Unmarshal(run("hookstream", "dlq", "list", "--json"), &dl); err != nil {
+		t.Fatal(err)
+	}
+	if len(dl) != 2 || dl[0].ID != 1 || dl[0].EventID != fbEventID || dl[1].ID != 2 || dl[1].EventID != "runbook-invalid" {
+		t.Fatalf("seeded dead letters: %+v, want 1 = %s and 2 = runbook-invalid", dl, fbEventID)
+	}
 	return wh.ID
 }
