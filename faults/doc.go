@@ -9,6 +9,7 @@
 //   - TestNATSOutage: `gateway --nats-url` while its NATS server is stopped.
 //   - TestCRMOutage: the CRM answering 503 for 10 s (circuit breaker).
 //   - TestPoisonMessage: a panicking handler and an unparseable raw event.
+//   - TestRetention: INGEST max age and dedup window on the real binary.
 //
 // Everything listens on loopback only; every loop is bounded in count and
 // time. The package has no code outside its tests: it only builds
