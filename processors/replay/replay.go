@@ -167,6 +167,10 @@ func (r *Replayer) Replay(ctx context.Context, o Options) (*Summary, error) {
 	}
 	sum := &Summary{Mode: "replay", Processors: []string{o.Processor}}
 	start := time.Now()
+	dlqStart, err := lastSeq(ctx, r.JS, streams.StreamDLQ)
+	if err != nil {
+		return nil, err
+	}
 	var runs []*tracked
 	for _, c := range cs {
 		seq := o.FromSeq
@@ -200,6 +204,11 @@ func (r *Replayer) Replay(ctx context.Context, o Options) (*Summary, error) {
 		sum.Waited = true
 		if err := r.wait(ctx, o.Processor, runs, nil); err != nil {
 			return nil, err
+		}
+		// Invalid events are rejected again (they have no ledger row): keep
+		// their first dead letter only.
+		if sum.DLQRepeats, err = dlq.DropRepeats(ctx, r.JS, dlqStart, dlqNames(sum.Processors)); err != nil {
+			r.Log.Warn("checking the DLQ for repeated dead letters", "err", err)
 		}
 	}
 	for _, t := range runs {
@@ -500,7 +509,7 @@ func (r *Replayer) Rebuild(ctx context.Context, o RebuildOptions) (*Summary, err
 			sum.Events += t.run.Events
 		}
 	}
-	n, err := dlq.DropRepeats(ctx, r.JS, dlqStart, sum.Processors)
+	n, err := dlq.DropRepeats(ctx, r.JS, dlqStart, dlqNames(sum.Processors))
 	if err != nil {
 		r.Log.Warn("checking the DLQ for repeated dead letters", "err", err)
 	}
@@ -614,4 +623,19 @@ func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Su
 		}
 		return nil
 	})
+}
+
+// dlqNames are the dead-letter subjects' processor names of processors or
+// durables: a durable <processor>-… dead-letters under either name.
+func dlqNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+		if base, _, ok := strings.Cut(n, "-"); ok && !slices.Contains(out, base) {
+			out = append(out, base)
+		}
+	}
+	return out
 }

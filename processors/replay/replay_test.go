@@ -18,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/processors/replay"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	"github.com/hookstream/hookstream/streams"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -262,6 +263,31 @@ func TestReplaySince(t *testing.T) {
 	}
 	if n := env.Count(`SELECT count(*) FROM leads`); n != 65 {
 		t.Errorf("%d leads after a refused rebuild, want 65", n)
+	}
+}
+
+// TestReplayDropsRepeatedDeadLetters: an invalid event is rejected again by
+// a replay (rejections leave no ledger row); once the DLQ's dedup window
+// has passed that makes a second dead letter, which the replay drops.
+func TestReplayDropsRepeatedDeadLetters(t *testing.T) {
+	sc := streams.DefaultConfig()
+	sc.Duplicates = 200 * time.Millisecond
+	env := pipelinetest.New(t, pipelinetest.Options{Streams: &sc, NoGateway: true})
+	pipeline(t, env)
+	env.PublishRaw(pipelinetest.WebhookRaw("wh_x", "ws-x", "bad-1", []byte(`{"first_name":"Nobody"}`)))
+	env.PublishRaw(pipelinetest.WebhookRaw("wh_x", "ws-x", "good-1", []byte(`{"email":"good@example.com"}`)))
+	idle(env)
+	if n := len(env.Messages("DLQ", "dlq.>")); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+	time.Sleep(300 * time.Millisecond) // past the dedup window
+	r := &replay.Replayer{JS: env.JS, Poll: 20 * time.Millisecond}
+	sum, err := r.Replay(env.Ctx(30*time.Second), replay.Options{Processor: "contacts", FromSeq: 1, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(env.Messages("DLQ", "dlq.>")); n != 1 || sum.DLQRepeats != 1 {
+		t.Errorf("%d dead letters after the replay, %d repeats dropped; want 1 and 1", n, sum.DLQRepeats)
 	}
 }
 
