@@ -298,6 +298,23 @@ func runningPort(pgdata string) (pid, port int, ok bool) {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return 0, 0, false
 	}
+	// A postmaster killed with its parent (a container's OOM kill) leaves the
+	// file behind, and its pid is soon another process's (PIDs start over in
+	// a restarted container). A postmaster works in its data directory:
+	// where /proc shows another working directory, the file is stale and
+	// postgres, started anew, replaces it.
+	if cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd")); err == nil {
+		want := pgdata
+		if abs, err := filepath.Abs(pgdata); err == nil {
+			want = abs
+		}
+		if real, err := filepath.EvalSymlinks(want); err == nil {
+			want = real
+		}
+		if filepath.Clean(cwd) != want {
+			return 0, 0, false
+		}
+	}
 	return pid, port, true
 }
 
