@@ -3,7 +3,12 @@ package faults
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -147,5 +152,71 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	if survived && syscall.Kill(pid, 0) == nil {
 		t.Errorf("postmaster %d still runs after the serve that adopted it exited", pid)
+	}
+
+	// Round 2: the whole process group dies at once (a container's OOM
+	// kill): serve and its postmaster, both SIGKILLed, leaving a stale
+	// postmaster.pid. In a restarted container PIDs start over, so the pid
+	// in that file soon belongs to some other process: serve must then start
+	// Postgres itself (which recovers from its WAL) instead of waiting for
+	// the stranger to accept connections.
+	serve3 := startProc(t, "serve (clean start)", env, args...)
+	serve3.waitReady(base, 60*time.Second)
+	pm := postmaster(pgdata)
+	if pm == 0 {
+		t.Fatalf("no postmaster after a clean start")
+	}
+	serve3.Kill()
+	_ = syscall.Kill(pm, syscall.SIGKILL)
+	eventually(t, 20*time.Second, 50*time.Millisecond, "postmaster gone after SIGKILL", func() error {
+		if syscall.Kill(pm, 0) == nil {
+			return fmt.Errorf("postmaster %d still alive", pm)
+		}
+		return nil
+	})
+	stranger := exec.Command("sleep", "300")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stranger.Process.Kill(); _ = stranger.Wait() })
+	reusePid(t, pgdata, stranger.Process.Pid)
+	restartAt := time.Now()
+	serve4 := startProc(t, "serve (after a group kill)", env, args...)
+	serve4.waitReady(base, 90*time.Second)
+	t.Logf("serve ready %v after a group kill with a stale postmaster.pid naming a live non-postgres process",
+		time.Since(restartAt).Round(time.Millisecond))
+	l, err = projections.StartLocal(ctxFor(t, time.Minute), projections.LocalConfig{Dir: filepath.Join(data, "postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = openPool(t, l.URL)
+	var leads int
+	if err := pool.QueryRow(ctxFor(t, 10*time.Second), `SELECT count(*) FROM leads WHERE webhook_id=$1`, h.ID).Scan(&leads); err != nil {
+		t.Fatal(err)
+	}
+	if leads != len(ingest) {
+		t.Errorf("%d leads after the group kill, want %d", leads, len(ingest))
+	}
+	pool.Close()
+	if err := serve4.Stop(); err != nil {
+		t.Errorf("serve after the group kill: %v", err)
+	}
+}
+
+// reusePid rewrites the pid in a stale postmaster.pid, as if the dead
+// postmaster's pid had been given to another process.
+func reusePid(t *testing.T, pgdata string, pid int) {
+	t.Helper()
+	path := filepath.Join(pgdata, "postmaster.pid")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("stale postmaster.pid: %v", err)
+	}
+	lines := strings.SplitN(string(b), "\n", 2)
+	if len(lines) != 2 {
+		t.Fatalf("postmaster.pid: %q", b)
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(pid)+"\n"+lines[1]), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

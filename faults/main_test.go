@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -66,11 +65,8 @@ func hookstreamBin(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binPath = filepath.Join(root, "bin", "hookstream")
-		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gobin); err != nil {
-			gobin = "go"
-		}
-		cmd := exec.Command(gobin, "build", "-buildvcs=false", "-o", binPath, "github.com/hookstream/hookstream/cmd/hookstream")
+		// go test puts its own GOROOT/bin first in PATH.
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", binPath, "github.com/hookstream/hookstream/cmd/hookstream")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build ./cmd/hookstream: %v\n%s", err, out)
