@@ -28,7 +28,11 @@ import (
 //     the end INGEST holds every lead exactly once;
 //   - the contacts projection has each event exactly once (one lead, one
 //     contact, one events.lead.created), although the deliveries in flight at
-//     the crash come back only after their AckWait (30 s).
+//     the crash come back only after their AckWait (30 s);
+//   - round 2: serve and its postmaster SIGKILLed together (a container's OOM
+//     kill), the stale postmaster.pid naming a live process that is not
+//     postgres (a reused pid): serve starts Postgres itself, which recovers,
+//     and every lead is still there.
 func TestCrashRecovery(t *testing.T) {
 	slow(t)
 	t.Parallel()

@@ -4,7 +4,8 @@
 // README's "Guarantees" afterwards.
 //
 //   - TestCrashRecovery: kill -9 of `serve` under load, restart on the same
-//     data dir (adopting the surviving private Postgres).
+//     data dir (adopting the surviving private Postgres); then serve and its
+//     Postgres killed together, with the pid in postmaster.pid reused.
 //   - TestPostgresOutage: Postgres stopped for 20 s under load.
 //   - TestNATSOutage: `gateway --nats-url` while its NATS server is stopped.
 //   - TestCRMOutage: the CRM answering 503 for 10 s (circuit breaker).
