@@ -164,7 +164,7 @@ func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 
 	cfg := gateway.DefaultConfig()
 	cfg.Now = e.clock.Now
-	cfg.PublishTimeout = 2 * time.Second
+	cfg.PublishTimeout = 10 * time.Second
 	cfg.StripeSecrets = []string{stripeSecret}
 	cfg.FacebookVerifyToken = fbVerifyToken
 	cfg.FacebookAppSecret = fbAppSecret

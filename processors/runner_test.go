@@ -225,7 +225,7 @@ func TestExhaustedRetriesDeadLetter(t *testing.T) {
 	var calls countCalls
 	h.start(h.newRunner(), processors.Processor{
 		Name: "poison", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
-		MaxDeliver: 3, BackoffInitial: 200 * time.Millisecond, Concurrency: 2,
+		MaxDeliver: 3, BackoffInitial: time.Second, Concurrency: 2,
 		Handler: func(ctx context.Context, m *processors.Message) error {
 			calls.add(m.EventID)
 			if string(m.Data) == "poison" {

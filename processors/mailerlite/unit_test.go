@@ -91,15 +91,20 @@ func TestLimiter(t *testing.T) {
 	took := time.Since(start)
 	mu.Lock()
 	defer mu.Unlock()
+	// Grants are observed when Wait returns, which on a loaded machine can be
+	// late by a scheduling delay; late observations bunch up, so count in a
+	// window shortened by that slack. Without the limiter all 100 grants
+	// would still land in it.
+	const slack = 150 * time.Millisecond
 	for i := range at {
 		k := 0
 		for j := range at {
-			if d := at[j].Sub(at[i]); d >= 0 && d < window {
+			if d := at[j].Sub(at[i]); d >= 0 && d < window-slack {
 				k++
 			}
 		}
 		if k > limit {
-			t.Fatalf("%d grants within %v", k, window)
+			t.Fatalf("%d grants within %v", k, window-slack)
 		}
 	}
 	// Burst 3, then (40-3) per 525 ms: 97 more take ~1.38 s.

@@ -249,6 +249,12 @@ type tracked struct {
 	run  ConsumerRun
 	last stateOf
 	done bool
+	// quiet counts consecutive polls that saw nothing pending, nothing
+	// unacknowledged and no new delivery. The target is the stream's last
+	// sequence, which a filtered consumer may never reach, so idleness ends
+	// the wait too — but only when it lasts: right after a reset (or a
+	// publish) a consumer briefly reports 0 pending before it has counted.
+	quiet int
 }
 
 func (t *tracked) processed(st stateOf) uint64 {
@@ -282,9 +288,14 @@ func (r *Replayer) wait(ctx context.Context, label string, runs []*tracked, tick
 					// A leader election or a restarting server: try again.
 					r.Log.Debug("consumer state", "consumer", tr.run.Consumer.String(), "err", err)
 				} else {
+					if st.pending == 0 && st.ackPending == 0 && st.delivered == tr.last.delivered {
+						tr.quiet++
+					} else {
+						tr.quiet = 0
+					}
 					tr.last = st
 					tr.run.Events = tr.processed(st)
-					if st.ackFloor >= tr.run.Target || (st.pending == 0 && st.ackPending == 0) {
+					if st.ackFloor >= tr.run.Target || (tr.quiet >= 3 && time.Since(start) >= 250*time.Millisecond) {
 						tr.done = true
 					}
 				}
