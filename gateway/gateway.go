@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,10 @@ type Publisher interface {
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Optional checks report "degraded" but keep /readyz at 200: the
+	// gateway accepts without them (Postgres: webhook config is cached), and
+	// a load balancer must not pull every gateway at once over it.
+	Optional bool
 }
 
 // ResultWaiter delivers the contacts processor's answer to one event
@@ -243,16 +248,34 @@ func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	res := map[string]string{}
-	ready := true
-	for _, c := range g.deps.Checks {
-		if err := c.Fn(ctx); err != nil {
-			res[c.Name] = err.Error()
-			ready = false
-		} else {
-			res[c.Name] = "ok"
+	// Checks run concurrently, each with its own deadline, so one slow
+	// dependency cannot eat the others' time.
+	res := make([]string, len(g.deps.Checks))
+	var wg sync.WaitGroup
+	for i, c := range g.deps.Checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := c.Fn(ctx); err != nil {
+				res[i] = err.Error()
+			} else {
+				res[i] = "ok"
+			}
+		}()
+	}
+	wg.Wait()
+	ready, degraded := true, false
+	checks := map[string]string{}
+	for i, c := range g.deps.Checks {
+		checks[c.Name] = res[i]
+		if res[i] != "ok" {
+			if c.Optional {
+				degraded = true
+			} else {
+				ready = false
+			}
 		}
 	}
 	status := http.StatusOK
@@ -260,6 +283,6 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", strconv.Itoa(int(g.cfg.RetryAfter/time.Second)))
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "checks": res})
+	writeJSON(w, status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
 	return nil
 }

@@ -198,8 +198,15 @@ func TestHealth_Routes(t *testing.T) {
 	if r := env.do("HEAD", "/healthz", nil, nil); r.Status != 200 {
 		t.Fatalf("HEAD healthz %d", r.Status)
 	}
+	// Postgres is optional for ingest (webhook configuration is cached):
+	// ready but degraded. NATS is required: not ready.
 	env.pool.Close()
-	if r := env.get("/readyz"); r.Status != 503 {
+	r = env.get("/readyz")
+	if m := decodeMap(t, r.Body); r.Status != 200 || m["degraded"] != true || m["ready"] != true {
 		t.Fatalf("readyz with Postgres gone: %d %s", r.Status, r.Body)
+	}
+	env.ns.Shutdown()
+	if r := env.get("/readyz"); r.Status != 503 {
+		t.Fatalf("readyz with NATS gone: %d %s", r.Status, r.Body)
 	}
 }

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,11 @@ func TestWebhook_PostgresOutage(t *testing.T) {
 	post("new").wantAccepted(t)
 	env.clock.Advance(3 * env.cfg.WebhookCacheTTL) // a long outage
 	post("new").wantAccepted(t)
+	// Still ready (a load balancer keeps the gateway), but degraded.
+	if r := env.get("/readyz"); r.Status != 200 || !strings.Contains(string(r.Body), `"degraded":true`) ||
+		strings.Contains(string(r.Body), `"postgres":"ok"`) {
+		t.Errorf("readyz during a Postgres outage: %d %s", r.Status, r.Body)
+	}
 	// A webhook never seen before cannot be verified: 503, retry later.
 	env.rejects(t, 503, "stream_unavailable", func() *result { return env.post("/webhooks/wh_unseen", []byte(`{"email":"u@example.com"}`), nil) })
 

@@ -230,7 +230,7 @@ func (a *app) newGateway(waiter gateway.ResultWaiter) (*gateway.Gateway, *gatewa
 				return nil
 			}},
 			{Name: "streams", Fn: func(ctx context.Context) error { return streams.Check(ctx, a.js) }},
-			{Name: "postgres", Fn: func(ctx context.Context) error { return a.pool.Ping(ctx) }},
+			{Name: "postgres", Optional: true, Fn: func(ctx context.Context) error { return a.pool.Ping(ctx) }},
 		},
 	})
 	return g, cache, err
