@@ -128,6 +128,6 @@ func New(store *processors.Store) processors.Processor {
 			return []string{ev.Contact.ID}
 		},
 		Concurrency: 16,
-		MaxDeliver:  10,
+		MaxDeliver:  20,
 	}
 }

@@ -70,7 +70,7 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 		Handler:     h.handle,
 		OrderKeys:   h.orderKeys,
 		Concurrency: cfg.Concurrency,
-		MaxDeliver:  10,
+		MaxDeliver:  20, // with backoff capped at 1 min: ~13 min of Postgres outage before dead-lettering
 		AckWait:     30 * time.Second,
 	}, nil
 }

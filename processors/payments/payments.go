@@ -91,7 +91,7 @@ type Config struct {
 	LookupAttempts int
 	// Concurrency bounds handlers running at once. Default 8.
 	Concurrency int
-	// MaxDeliver is the number of attempts before dead-lettering. Default 10.
+	// MaxDeliver is the number of attempts before dead-lettering. Default 20 (with the runner's backoff, ~13 min of outage).
 	MaxDeliver int
 }
 
@@ -105,7 +105,7 @@ func DefaultConfig() Config {
 		LeadWaitDelay:    2 * time.Second,
 		LookupAttempts:   4,
 		Concurrency:      8,
-		MaxDeliver:       10,
+		MaxDeliver:       20,
 	}
 }
 
