@@ -361,6 +361,7 @@ var ErrNotRunning = errors.New("no running processor consumes")
 // always has a pull request waiting while it has a free handler slot.
 func (r *Replayer) checkLive(ctx context.Context, cs []Consumer) error {
 	live := map[Consumer]bool{}
+	firstAck := map[Consumer]uint64{}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		var dead []string
@@ -368,11 +369,18 @@ func (r *Replayer) checkLive(ctx context.Context, cs []Consumer) error {
 			if live[c] {
 				continue
 			}
-			_, info, err := consumerState(ctx, r.JS, c)
+			st, info, err := consumerState(ctx, r.JS, c)
 			if err != nil {
 				return err
 			}
-			if info.NumWaiting > 0 {
+			// A waiting pull means an idle consumer has a runner; a busy
+			// runner has no pull waiting (every slot is handling a message),
+			// but then deliveries are unacknowledged or the ack floor moves.
+			prev, seen := firstAck[c]
+			if !seen {
+				firstAck[c] = st.ackFloor
+			}
+			if info.NumWaiting > 0 || info.NumAckPending > 0 || (seen && st.ackFloor > prev) {
 				live[c] = true
 				continue
 			}
