@@ -33,6 +33,17 @@ type Tx struct {
 	processor string
 	m         *Message
 	results   [][]byte
+	emitted   []outboxRow
+}
+
+// outboxRow is one emitted event, kept in memory too so the common path
+// publishes it after commit without reading it back.
+type outboxRow struct {
+	id      int64
+	subject string
+	msgID   string
+	headers map[string]string
+	body    []byte
 }
 
 // Emit queues a domain event, published after commit with msgID as its
@@ -57,8 +68,12 @@ func (t *Tx) Emit(ctx context.Context, subject, msgID string, body any) error {
 		h[streams.HdrCausationID] = c // keep the original source event across hops
 	}
 	hb, _ := json.Marshal(h)
-	_, err = t.Exec(ctx, `INSERT INTO outbox (processor, event_id, subject, msg_id, headers, body)
-		VALUES ($1,$2,$3,$4,$5,$6)`, t.processor, t.m.EventID, subject, msgID, hb, b)
+	var id int64
+	err = t.QueryRow(ctx, `INSERT INTO outbox (processor, event_id, subject, msg_id, headers, body)
+		VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`, t.processor, t.m.EventID, subject, msgID, hb, b).Scan(&id)
+	if err == nil {
+		t.emitted = append(t.emitted, outboxRow{id: id, subject: subject, msgID: msgID, headers: h, body: b})
+	}
 	return err
 }
 
@@ -92,18 +107,28 @@ func SourceEventID(m *Message) string {
 // left by a crash are published, and ErrAlreadyProcessed is returned.
 func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func(ctx context.Context, tx *Tx) error) error {
 	var results [][]byte
+	var emitted []outboxRow
 	err := Once(ctx, s.DB, processor, m, func(tx pgx.Tx) error {
 		t := &Tx{Tx: tx, processor: processor, m: m}
 		if err := fn(ctx, t); err != nil {
 			return err
 		}
-		results = t.results
+		results, emitted = t.results, t.emitted
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrAlreadyProcessed) {
 		return err
 	}
-	if ferr := s.FlushOutbox(ctx, processor, m.EventID); ferr != nil {
+	// Just committed: publish what this transaction emitted from memory.
+	// Already processed (a redelivery after a crash): publish whatever the
+	// outbox still holds for the event.
+	var ferr error
+	if err == nil {
+		ferr = s.publish(ctx, emitted)
+	} else {
+		ferr = s.FlushOutbox(ctx, processor, m.EventID)
+	}
+	if ferr != nil {
 		// The projection is committed; the redelivery publishes the rest.
 		return fmt.Errorf("publishing emitted events: %w", ferr)
 	}
@@ -118,20 +143,21 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 // FlushOutbox publishes and deletes the outbox rows of one event ("" = all
 // of the processor's rows, for a sweeper).
 func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) error {
-	rows, err := s.DB.Query(ctx, `SELECT id, subject, msg_id, headers, body FROM outbox
-		WHERE processor=$1 AND ($2='' OR event_id=$2) ORDER BY id LIMIT 1000`, processor, eventID)
+	// Two statements rather than one with "$2='' OR …", which would keep
+	// Postgres from using the (processor, event_id) index.
+	q, args := `SELECT id, subject, msg_id, headers, body FROM outbox
+		WHERE processor=$1 AND event_id=$2 ORDER BY id`, []any{processor, eventID}
+	if eventID == "" {
+		q, args = `SELECT id, subject, msg_id, headers, body FROM outbox
+			WHERE processor=$1 ORDER BY id LIMIT 1000`, []any{processor}
+	}
+	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
-	type row struct {
-		id             int64
-		subject, msgID string
-		headers        map[string]string
-		body           []byte
-	}
-	var rs []row
+	var rs []outboxRow
 	for rows.Next() {
-		var r row
+		var r outboxRow
 		if err := rows.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body); err != nil {
 			rows.Close()
 			return err
@@ -142,6 +168,11 @@ func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) erro
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	return s.publish(ctx, rs)
+}
+
+// publish sends outbox rows (waiting for every PubAck), then deletes them.
+func (s *Store) publish(ctx context.Context, rs []outboxRow) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -172,7 +203,7 @@ func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) erro
 			return ctx.Err()
 		}
 	}
-	_, err = s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
+	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
 	return err
 }
 
