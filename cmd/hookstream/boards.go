@@ -29,20 +29,9 @@ const boardsUsage = `boards <create|list|rules> [flags]
   rules remove RULE_ID`
 
 func runBoards(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+boardsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
-	}
-	verb, args := args[0], args[1:]
-	if verb == "rules" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, "Usage: hookstream "+boardsUsage)
-			return errUsage
-		}
-		verb, args = "rules "+args[0], args[1:]
+	verb, args, err := splitVerb(args, boardsUsage, stdout, stderr, "rules")
+	if err != nil {
+		return err
 	}
 	var s settings
 	var asJSON bool

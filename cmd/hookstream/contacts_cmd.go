@@ -23,14 +23,10 @@ const contactsUsage = `contacts forget CONTACT_ID [--reason R] [--purge-streams]
   the running pipeline's NATS: --nats-url).`
 
 func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+contactsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
+	verb, args, err := splitVerb(args, contactsUsage, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
 	if verb != "forget" {
 		fmt.Fprintf(stderr, "hookstream contacts: unknown verb %q\nUsage: hookstream %s\n", verb, contactsUsage)
 		return errUsage

@@ -35,14 +35,10 @@ retry runs the processor's code in this process, with this process's
 environment (API keys, FACEBOOK_*, …): run it where serve/process runs.`
 
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+dlqUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
+	verb, args, err := splitVerb(args, dlqUsage, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
 	var s settings
 	var asJSON, all bool
 	var processor string

@@ -23,14 +23,10 @@ const eventsUsage = `events <show|list> [flags]
                                   stripe, facebook, mailerlite, form or form:<type>)`
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+eventsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
+	verb, args, err := splitVerb(args, eventsUsage, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
 	var s settings
 	var asJSON bool
 	var source, status, since string

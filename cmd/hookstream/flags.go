@@ -88,3 +88,27 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// splitVerb takes the verb off a command's arguments ("rules add" when the
+// first word is one of groups). With no verb or --help it prints usage and
+// returns errUsage or errHelp.
+func splitVerb(args []string, usage string, stdout, stderr io.Writer, groups ...string) (string, []string, error) {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stdout, "Usage: hookstream "+usage)
+		if len(args) == 0 {
+			return "", nil, errUsage
+		}
+		return "", nil, errHelp
+	}
+	verb, rest := args[0], args[1:]
+	for _, g := range groups {
+		if verb == g {
+			if len(rest) == 0 {
+				fmt.Fprintln(stderr, "Usage: hookstream "+usage)
+				return "", nil, errUsage
+			}
+			return g + " " + rest[0], rest[1:], nil
+		}
+	}
+	return verb, rest, nil
+}

@@ -35,20 +35,9 @@ const notifyUsage = `notify <rules|list|test> [flags]
   hookstream dlq retry.`
 
 func runNotify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+notifyUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
-	}
-	verb, args := args[0], args[1:]
-	if verb == "rules" {
-		if len(args) == 0 {
-			fmt.Fprintln(stderr, "Usage: hookstream "+notifyUsage)
-			return errUsage
-		}
-		verb, args = "rules "+args[0], args[1:]
+	verb, args, err := splitVerb(args, notifyUsage, stdout, stderr, "rules")
+	if err != nil {
+		return err
 	}
 	var s settings
 	var asJSON, high bool

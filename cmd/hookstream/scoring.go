@@ -17,14 +17,10 @@ const scoringUsage = `scoring <show|set> --workspace W [--json]
       utm_medium, repeat_contact)`
 
 func runScoring(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+scoringUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
+	verb, args, err := splitVerb(args, scoringUsage, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
 	var s settings
 	var asJSON bool
 	var workspace string

@@ -50,14 +50,10 @@ const webhooksUsage = `webhooks <create|list|show|disable|enable|rotate-secret> 
   rotate-secret ID [--secret S] [--grace 24h] [--json]`
 
 func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: hookstream "+webhooksUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return errHelp
+	verb, args, err := splitVerb(args, webhooksUsage, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	verb, args := args[0], args[1:]
 	var s settings
 	var asJSON, showSecrets bool
 	var workspace, name, auth, secret, hmacHeader, encoding, tokenHeader, mappingFile, rateLimit string
