@@ -55,11 +55,8 @@ func runBoards(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "hookstream boards: unknown verb %q\nUsage: hookstream %s\n", verb, boardsUsage)
 		return errUsage
 	}
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, stdout); err != nil {
+	id, err := parseWithID(fs, args, stdout)
+	if err != nil {
 		return err
 	}
 	if verb != "rules remove" && workspace == "" {

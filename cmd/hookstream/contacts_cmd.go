@@ -40,11 +40,8 @@ func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	fs.BoolVar(&purge, "purge-streams", false, "also delete the contact's messages from INGEST, EVENTS and DLQ")
 	fs.StringVar(&reason, "reason", "", "why (kept with the erasure record)")
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, stdout); err != nil {
+	id, err := parseWithID(fs, args, stdout)
+	if err != nil {
 		return err
 	}
 	if id == "" {

@@ -112,3 +112,19 @@ func splitVerb(args []string, usage string, stdout, stderr io.Writer, groups ...
 	}
 	return verb, rest, nil
 }
+
+// parseWithID parses a verb's flags around one positional id, which may come
+// before the flags (show ID --json) or after them (show --json ID).
+func parseWithID(fs *flag.FlagSet, args []string, stdout io.Writer) (string, error) {
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args, stdout); err != nil {
+		return "", err
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	return id, nil
+}

@@ -75,11 +75,8 @@ func runNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "hookstream notify: unknown verb %q\nUsage: hookstream %s\n", verb, notifyUsage)
 		return errUsage
 	}
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, stdout); err != nil {
+	id, err := parseWithID(fs, args, stdout)
+	if err != nil {
 		return err
 	}
 	if strings.HasPrefix(verb, "rules ") && verb != "rules remove" && workspace == "" {

@@ -84,16 +84,9 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "hookstream webhooks: unknown verb %q\nUsage: hookstream %s\n", verb, webhooksUsage)
 		return errUsage
 	}
-	// Flags may follow the ID (show ID --json).
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := parse(fs, args, stdout); err != nil {
+	id, err := parseWithID(fs, args, stdout)
+	if err != nil {
 		return err
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
 	}
 	needsID := verb != "create" && verb != "list"
 	if needsID && id == "" {
