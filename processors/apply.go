@@ -140,17 +140,12 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 	return err
 }
 
-// FlushOutbox publishes and deletes the outbox rows of one event ("" = all
-// of the processor's rows, for a sweeper).
+// FlushOutbox publishes and deletes the outbox rows one event left behind
+// (its transaction committed but the publish did not finish): the
+// redelivery of that event calls it.
 func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) error {
-	// Two statements rather than one with "$2='' OR …", which would keep
-	// Postgres from using the (processor, event_id) index.
 	q, args := `SELECT id, subject, msg_id, headers, body FROM outbox
 		WHERE processor=$1 AND event_id=$2 ORDER BY id`, []any{processor, eventID}
-	if eventID == "" {
-		q, args = `SELECT id, subject, msg_id, headers, body FROM outbox
-			WHERE processor=$1 ORDER BY id LIMIT 1000`, []any{processor}
-	}
 	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return err
