@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/hookstream/hookstream/processors/contacts/normalize"
 )
@@ -11,12 +12,25 @@ import (
 // (unparseable, no phone or email, malformed values), so a sender hears about
 // it instead of the event being rejected later by the contacts processor. The
 // processor runs the same checks again: the stream is the source of truth.
-func validateLead(mt string, body []byte, mapping map[string]string, region string) error {
+//
+// phones (may be nil) answers for the phone numbers it can prove valid; the
+// phone is then left out of Normalize, whose only other use of it is the
+// "email or phone required" rule — which a valid phone satisfies, so its
+// errors are dropped. The decision and every other detail are Normalize's.
+func validateLead(phones *nanpPhones, mt string, body []byte, mapping map[string]string, region string) error {
 	vals, err := normalize.Parse(mt, body)
 	if err != nil {
 		return parseError(err)
 	}
-	_, ferrs := normalize.Normalize(normalize.Apply(vals, normalize.Mapping(mapping)), region)
+	f := normalize.Apply(vals, normalize.Mapping(mapping))
+	phoneValid := phones.certainlyValid(f.Phone, region)
+	if phoneValid {
+		f.Phone = ""
+	}
+	_, ferrs := normalize.Normalize(f, region)
+	if phoneValid {
+		ferrs = slices.DeleteFunc(ferrs, func(e normalize.FieldError) bool { return e.Code == normalize.CodeRequired })
+	}
 	if len(ferrs) > 0 {
 		return validationError("the lead is invalid", ferrs)
 	}

@@ -52,7 +52,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := checkSyntax(mt, body); err != nil {
 		return err
 	}
-	if err := validateLead(mt, body, e.wh.FieldMapping, g.cfg.DefaultRegion); err != nil {
+	if err := validateLead(g.phones, mt, body, e.wh.FieldMapping, g.cfg.DefaultRegion); err != nil {
 		return err
 	}
 	ev := &event{
