@@ -105,8 +105,9 @@ func New(c Config, now func() time.Time) (Verifier, error) {
 		if err != nil {
 			return nil, err
 		}
+		macs := newKeyedMACs(keys)
 		return VerifierFunc(func(h http.Header, body []byte) error {
-			return verifyStandard(h, body, keys, c.Tolerance, now)
+			return verifyStandard(h, body, macs, c.Tolerance, now)
 		}), nil
 	case SchemeHMAC:
 		return VerifierFunc(func(h http.Header, body []byte) error {

@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -80,7 +82,7 @@ func VerifyStandard(h http.Header, body []byte, secrets []string, tolerance time
 	if err != nil {
 		return err
 	}
-	return verifyStandard(h, body, keys, tolerance, now)
+	return verifyStandard(h, body, newKeyedMACs(keys), tolerance, now)
 }
 
 func standardKeys(secrets []string) ([][]byte, error) {
@@ -98,7 +100,61 @@ func standardKeys(secrets []string) ([][]byte, error) {
 	return keys, nil
 }
 
-func verifyStandard(h http.Header, body []byte, keys [][]byte, tolerance time.Duration, now func() time.Time) error {
+// keyedMAC hands out HMAC-SHA256 states keyed with one secret. hmac.New
+// costs half a dozen allocations and two SHA-256 blocks of key schedule per
+// request; a pooled state is Reset instead, which returns it to the keyed
+// initial state.
+type keyedMAC struct {
+	pool sync.Pool // of *macState
+}
+
+type macState struct {
+	h   hash.Hash
+	buf []byte // "id.timestamp." (reused)
+	sum [sha256.Size]byte
+}
+
+func newKeyedMACs(keys [][]byte) []*keyedMAC {
+	out := make([]*keyedMAC, len(keys))
+	for i, k := range keys {
+		m := &keyedMAC{}
+		m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, k)} }
+		out[i] = m
+	}
+	return out
+}
+
+// standardSum computes standardMAC(key, id, ts, body) into a pooled state;
+// the caller returns it with put.
+func (k *keyedMAC) standardSum(id, ts string, body []byte) *macState {
+	m := k.pool.Get().(*macState)
+	m.h.Reset()
+	m.buf = append(append(append(append(m.buf[:0], id...), '.'), ts...), '.')
+	m.h.Write(m.buf)
+	m.h.Write(body)
+	m.h.Sum(m.sum[:0])
+	return m
+}
+
+func (k *keyedMAC) put(m *macState) {
+	if cap(m.buf) > 1024 { // an oversized id must not stay pinned in the pool
+		m.buf = nil
+	}
+	k.pool.Put(m)
+}
+
+// standardHeaderNames are the header names of one naming scheme, in
+// canonical form so lookups need not canonicalize (and allocate) per request.
+type standardHeaderNames struct {
+	prefix, id, timestamp, signature string
+}
+
+var (
+	webhookHeaderNames = standardHeaderNames{"webhook-", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"}
+	svixHeaderNames    = standardHeaderNames{"svix-", "Svix-Id", "Svix-Timestamp", "Svix-Signature"}
+)
+
+func verifyStandard(h http.Header, body []byte, keys []*keyedMAC, tolerance time.Duration, now func() time.Time) error {
 	if len(keys) == 0 {
 		return fail(ReasonMisconfigured, "no standard webhooks secret configured")
 	}
@@ -110,11 +166,12 @@ func verifyStandard(h http.Header, body []byte, keys [][]byte, tolerance time.Du
 	}
 	// Svix (the spec's origin) still sends svix-* names; accept them as a set so a
 	// sender on either library works, but never mix the two sets in one request.
-	prefix := "webhook-"
-	if h.Get("webhook-id") == "" && h.Get("webhook-signature") == "" && h.Get("svix-id") != "" {
-		prefix = "svix-"
+	names := webhookHeaderNames
+	if h.Get(names.id) == "" && h.Get(names.signature) == "" && h.Get(svixHeaderNames.id) != "" {
+		names = svixHeaderNames
 	}
-	id, tsRaw, sigs := h.Get(prefix+"id"), h.Get(prefix+"timestamp"), h.Get(prefix+"signature")
+	prefix := names.prefix
+	id, tsRaw, sigs := h.Get(names.id), h.Get(names.timestamp), h.Get(names.signature)
 	if strings.TrimSpace(sigs) == "" {
 		return fail(ReasonMissingSignature, "missing "+prefix+"signature header")
 	}
@@ -127,7 +184,8 @@ func verifyStandard(h http.Header, body []byte, keys [][]byte, tolerance time.Du
 	ts, err := strconv.ParseInt(tsRaw, 10, 64)
 	// Only canonical decimal seconds: the signed content uses the header text, and
 	// "+0123" parsing to the same instant as "123" would make that ambiguous.
-	if err != nil || strconv.FormatInt(ts, 10) != tsRaw {
+	var canon [20]byte
+	if err != nil || string(strconv.AppendInt(canon[:0], ts, 10)) != tsRaw {
 		return fail(ReasonBadTimestamp, prefix+"timestamp is not integer unix seconds")
 	}
 	// Timestamp first: it is cheap and turns away replays without any HMAC work.
@@ -135,23 +193,30 @@ func verifyStandard(h http.Header, body []byte, keys [][]byte, tolerance time.Du
 		return err
 	}
 
-	macs := make([][]byte, len(keys))
-	for i, k := range keys {
-		macs[i] = standardMAC(k, id, tsRaw, body)
+	var macBuf [4]*macState
+	macs := macBuf[:0]
+	for _, k := range keys {
+		macs = append(macs, k.standardSum(id, tsRaw, body))
 	}
+	defer func() {
+		for i, m := range macs {
+			keys[i].put(m)
+		}
+	}()
 	sawV1 := false
-	for _, entry := range strings.Fields(sigs) {
+	var sigBuf [72]byte
+	for entry := range strings.FieldsSeq(sigs) {
 		version, b64, ok := strings.Cut(entry, ",")
 		if !ok || version != "v1" {
 			continue // other versions (v1a: asymmetric) are not ours to check
 		}
 		sawV1 = true
-		sig, err := base64.StdEncoding.DecodeString(b64)
+		sig, err := decodeSignature(&sigBuf, b64)
 		if err != nil {
 			continue // one garbled entry must not hide a valid one next to it
 		}
 		for _, m := range macs {
-			if hmac.Equal(m, sig) {
+			if hmac.Equal(m.sum[:], sig) {
 				return nil
 			}
 		}
@@ -160,6 +225,19 @@ func verifyStandard(h http.Header, body []byte, keys [][]byte, tolerance time.Du
 		return fail(ReasonBadSignature, "no v1 signature in "+prefix+"signature")
 	}
 	return fail(ReasonBadSignature, "no signature matches")
+}
+
+// decodeSignature is base64.StdEncoding.DecodeString(b64), decoded into dst
+// without allocating when b64 is of ordinary length (a SHA-256 MAC is 44
+// characters).
+func decodeSignature(dst *[72]byte, b64 string) ([]byte, error) {
+	var src [96]byte // DecodedLen(96) == len(dst)
+	if len(b64) > len(src) {
+		return base64.StdEncoding.DecodeString(b64)
+	}
+	n := copy(src[:], b64)
+	dn, err := base64.StdEncoding.Decode(dst[:], src[:n])
+	return dst[:dn], err
 }
 
 // checkWindow refuses ts (unix seconds) further than tolerance from now either way.

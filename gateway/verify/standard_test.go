@@ -2,6 +2,7 @@ package verify
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"strconv"
 	"testing"
@@ -130,4 +131,42 @@ func TestStandard_SecretHelpers(t *testing.T) {
 		t.Fatalf("generated secret %q: key %d bytes, err %v", s, len(key), err)
 	}
 	wantReason(t, func() error { _, err := ParseStandardSecret("not base64!"); return err }(), ReasonMisconfigured)
+}
+
+// A verifier's pooled HMAC states are reset between requests: verdicts do not
+// depend on what the previous request (or another goroutine) hashed, with one
+// key or several.
+func TestStandard_PooledStatesIndependent(t *testing.T) {
+	const a, b = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_dGhlIG90aGVyIGtleSBpbiByb3RhdGlvbg=="
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	for _, secrets := range [][]string{{a}, {b, a}} {
+		v, err := New(Config{Scheme: SchemeStandard, Secrets: secrets}, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		for g := range 4 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for i := range 200 {
+					id := "msg_" + strconv.Itoa(g) + "_" + strconv.Itoa(i)
+					body := []byte(`{"n":` + strconv.Itoa(i) + `}`)
+					h := http.Header{}
+					h.Set("webhook-id", id)
+					h.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+					h.Set("webhook-signature", "v1,bm90IGl0 "+SignStandard(a, id, now, body))
+					if err := v.Verify(h, body); err != nil {
+						t.Errorf("valid request %s rejected: %v", id, err)
+					}
+					if err := v.Verify(h, append(body, ' ')); ReasonOf(err) != ReasonBadSignature {
+						t.Errorf("altered body %s: %v", id, err)
+					}
+				}
+			}()
+		}
+		for range 4 {
+			<-done
+		}
+	}
 }
