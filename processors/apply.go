@@ -55,18 +55,7 @@ func (t *Tx) Emit(ctx context.Context, subject, msgID string, body any) error {
 	if err != nil {
 		return err
 	}
-	h := map[string]string{
-		streams.HdrCausationID: t.m.EventID,
-		streams.HdrWorkspaceID: t.m.Workspace,
-		streams.HdrWebhookID:   t.m.WebhookID,
-		streams.HdrSource:      t.m.Header.Get(streams.HdrSource),
-		streams.HdrReceivedAt:  t.m.Header.Get(streams.HdrReceivedAt),
-		streams.HdrRequestID:   t.m.Header.Get(streams.HdrRequestID),
-		streams.HdrContentType: "application/json",
-	}
-	if c := t.m.Header.Get(streams.HdrCausationID); c != "" {
-		h[streams.HdrCausationID] = c // keep the original source event across hops
-	}
+	h := emitHeaders(t.m)
 	hb, _ := json.Marshal(h)
 	var id int64
 	err = t.QueryRow(ctx, `INSERT INTO outbox (processor, event_id, subject, msg_id, headers, body)
@@ -75,6 +64,24 @@ func (t *Tx) Emit(ctx context.Context, subject, msgID string, body any) error {
 		t.emitted = append(t.emitted, outboxRow{id: id, subject: subject, msgID: msgID, headers: h, body: b})
 	}
 	return err
+}
+
+// emitHeaders are the headers of an event emitted because of m: the source
+// event's id, workspace, webhook and received time travel with it.
+func emitHeaders(m *Message) map[string]string {
+	h := map[string]string{
+		streams.HdrCausationID: m.EventID,
+		streams.HdrWorkspaceID: m.Workspace,
+		streams.HdrWebhookID:   m.WebhookID,
+		streams.HdrSource:      m.Header.Get(streams.HdrSource),
+		streams.HdrReceivedAt:  m.Header.Get(streams.HdrReceivedAt),
+		streams.HdrRequestID:   m.Header.Get(streams.HdrRequestID),
+		streams.HdrContentType: "application/json",
+	}
+	if c := m.Header.Get(streams.HdrCausationID); c != "" {
+		h[streams.HdrCausationID] = c // keep the original source event across hops
+	}
+	return h
 }
 
 // Result stores this processor's answer for the source event (what ?wait
@@ -171,6 +178,20 @@ func (s *Store) publish(ctx context.Context, rs []outboxRow) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	if err := s.publishRows(ctx, rs); err != nil {
+		return err
+	}
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
+	return err
+}
+
+// publishRows sends outbox rows asynchronously, in order, and waits for
+// every PubAck.
+func (s *Store) publishRows(ctx context.Context, rs []outboxRow) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(rs))
 	for _, r := range rs {
 		msg := nats.NewMsg(r.subject)
@@ -187,19 +208,16 @@ func (s *Store) publish(ctx context.Context, rs []outboxRow) error {
 		}
 		futures = append(futures, f)
 	}
-	ids := make([]int64, 0, len(rs))
-	for i, f := range futures {
+	for _, f := range futures {
 		select {
 		case <-f.Ok():
-			ids = append(ids, rs[i].id)
 		case err := <-f.Err():
 			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
-	return err
+	return nil
 }
 
 // ResultSubject is the core NATS subject a processor announces a source

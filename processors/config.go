@@ -35,6 +35,13 @@ type Processor struct {
 	// a time in delivery order, while unrelated messages run concurrently.
 	// This keeps projections deterministic across replays.
 	OrderKeys func(m *Message) []string
+	// Batch, when set, handles the messages of one pull together (one
+	// transaction for many events) in delivery order; Handler still handles
+	// the messages Batch hands back with ErrOneByOne, and every retry.
+	Batch BatchFunc
+	// BatchSize is the most messages one Batch call gets. Default 256
+	// (at most the consumer's MaxRequestBatch, 512).
+	BatchSize int
 	// BackoffInitial and BackoffMax shape the capped exponential retry delay
 	// (defaults 500ms and 1m).
 	BackoffInitial time.Duration
@@ -57,6 +64,10 @@ func (p Processor) withDefaults() Processor {
 	if p.MaxAckPending <= 0 {
 		p.MaxAckPending = 1024
 	}
+	if p.BatchSize <= 0 {
+		p.BatchSize = 256
+	}
+	p.BatchSize = min(p.BatchSize, maxBatch)
 	if p.BackoffInitial <= 0 {
 		p.BackoffInitial = 500 * time.Millisecond
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -28,6 +29,13 @@ type Outcome struct {
 // allowed to fail the message.
 type OutcomeRecorder interface {
 	Record(ctx context.Context, o Outcome) error
+}
+
+// BatchOutcomeRecorder is an OutcomeRecorder that stores many outcomes at
+// once (the batch path records a whole batch in one statement).
+type BatchOutcomeRecorder interface {
+	OutcomeRecorder
+	RecordBatch(ctx context.Context, os []Outcome) error
 }
 
 // PGOutcomes records into Postgres.
@@ -56,4 +64,37 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// outcomeCols are event_outcomes' columns RecordBatch copies (id and at
+// take their defaults).
+var outcomeCols = []string{"processor", "event_id", "webhook_id", "workspace_id", "subject", "stream_seq",
+	"status", "attempts", "duration_ms", "received_at", "error", "detail"}
+
+// RecordBatch inserts the outcomes with one COPY.
+func (p PGOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
+	rows := make([][]any, len(os))
+	for i, o := range os {
+		var recv any
+		if !o.Received.IsZero() {
+			recv = o.Received
+		}
+		var detail any
+		if len(o.Detail) > 0 {
+			detail = string(o.Detail)
+		}
+		rows[i] = []any{o.Processor, o.EventID, nullString(o.WebhookID), nullString(o.Workspace), o.Subject,
+			int64(o.StreamSeq), o.Status, o.Attempts, float64(o.Duration.Microseconds()) / 1000, recv,
+			nullString(truncate(o.Error, 2000)), detail}
+	}
+	_, err := p.DB.CopyFrom(ctx, pgx.Identifier{"event_outcomes"}, outcomeCols, pgx.CopyFromRows(rows))
+	return err
+}
+
+// nullString is NULL for "" (NULLIF($n,'') in a statement).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -82,6 +82,10 @@ func (r *Runner) Run(ctx context.Context, procs ...Processor) error {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
+			if w.p.Batch != nil {
+				w.batchLoop(ctx)
+				return
+			}
 			w.loop(ctx)
 		}()
 		log.Info("processor started", "processor", w.p.Name, "stream", w.p.Stream, "subjects", w.p.Subjects)
@@ -261,6 +265,26 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	err := w.safeCall(ctx, m)
 	dur := time.Since(start)
 
+	o, settle := w.conclude(jm, m, err, dur)
+	if w.r.Outcomes != nil {
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if rerr := w.r.Outcomes.Record(rctx, o); rerr != nil {
+			w.log.Warn("recording outcome failed", "err", rerr)
+		}
+		rcancel()
+	}
+	// No InProgress may follow (and undo) a Nak's delay.
+	stopProgress()
+	settle()
+	if w.r.Observe != nil {
+		w.r.Observe(o)
+	}
+}
+
+// conclude works out the outcome of one handled message and what settles
+// its delivery (ack, nak with backoff, or term after a dead letter). The
+// dead letter itself is written here, while the delivery is kept alive.
+func (w *worker) conclude(jm jetstream.Msg, m *Message, err error, dur time.Duration) (Outcome, func()) {
 	o := Outcome{Processor: w.p.Name, EventID: m.EventID, WebhookID: m.WebhookID, Workspace: m.Workspace,
 		Subject: m.Subject, StreamSeq: m.StreamSeq, Attempts: m.Attempt, Duration: dur, Received: m.Received}
 	if m.outcome != nil {
@@ -339,19 +363,7 @@ func (w *worker) handle(jm jetstream.Msg, m *Message) {
 			w.log.Info("retrying", "seq", m.StreamSeq, "attempt", m.Attempt, "delay", delay, "err", o.Error)
 		}
 	}
-	if w.r.Outcomes != nil {
-		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if rerr := w.r.Outcomes.Record(rctx, o); rerr != nil {
-			w.log.Warn("recording outcome failed", "err", rerr)
-		}
-		rcancel()
-	}
-	// No InProgress may follow (and undo) a Nak's delay.
-	stopProgress()
-	settle()
-	if w.r.Observe != nil {
-		w.r.Observe(o)
-	}
+	return o, settle
 }
 
 // safeCall runs the handler, turning a panic into a permanent failure so a

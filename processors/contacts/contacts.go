@@ -28,6 +28,8 @@ type Config struct {
 	PageToken string
 	// HTTP is the client for the Graph API (a timeout is required).
 	HTTP *http.Client
+	// BatchSize is the most events applied in one transaction. Default 256.
+	BatchSize int
 	// Concurrency bounds handlers running at once. Default 16.
 	Concurrency int
 	// Now is the clock (for processing_time).
@@ -40,6 +42,7 @@ func DefaultConfig() Config {
 		DefaultRegion: "US",
 		GraphURL:      "https://graph.facebook.com/v21.0",
 		HTTP:          &http.Client{Timeout: 10 * time.Second},
+		BatchSize:     256,
 		Concurrency:   16,
 		Now:           time.Now,
 	}
@@ -68,6 +71,8 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 			"ingest.facebook.>",
 		},
 		Handler:     h.handle,
+		Batch:       h.handleBatch,
+		BatchSize:   cfg.BatchSize,
 		OrderKeys:   h.orderKeys,
 		Concurrency: cfg.Concurrency,
 		MaxDeliver:  20, // with backoff capped at 1 min: ~13 min of Postgres outage before dead-lettering

@@ -98,7 +98,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 			}
 		} else {
 			newer := !at.Before(ct.SourceTime)
-			if conflicts, err = merge(ctx, tx, ct, c.fields, at); err != nil {
+			if conflicts, err = merge(ct, c.fields, at, takenInDB(ctx, tx)); err != nil {
 				return err
 			}
 			if newer { // the contact carries its newest lead's score
@@ -117,30 +117,14 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 		}
 		c.steps["lead_ms"] = ms(time.Since(t1))
 
-		origin := events.Origin{SourceEventID: m.EventID, Source: c.source, WebhookID: m.WebhookID,
-			FormType: c.formType, ReceivedAt: received}
-		changed := events.ContactChanged{Origin: origin, Contact: ct.Contact, MatchType: matchType,
-			IsNewContact: isNew, LeadID: leadID, UTMSource: c.fields.UTM["utm_source"],
-			UTMMedium: c.fields.UTM["utm_medium"], UTMCampaign: c.fields.UTM["utm_campaign"], LeadScore: score}
-		subject := streams.SubjectContactUpdated
-		if isNew {
-			subject = streams.SubjectContactCreated
-		}
-		if err := tx.Emit(ctx, subject, "contact:"+m.EventID, changed); err != nil {
+		out := h.outputs(m, c, ct, matchType, isNew, score, leadID, received, conflicts, start)
+		if err := tx.Emit(ctx, out.subject, "contact:"+m.EventID, out.changed); err != nil {
 			return err
 		}
-		lead := events.Lead{Origin: origin, LeadID: leadID, ExternalLeadID: c.fields.LeadID,
-			SubmissionID: c.fields.SubmissionID, Contact: ct.Contact, IsNewContact: isNew, MatchType: matchType,
-			LeadStatus: c.fields.LeadStatus, ProductInterest: c.fields.Product, ServiceInterest: c.fields.ServiceInterest,
-			Message: c.fields.Message, MarketingConsent: c.fields.MarketingConsent, UTM: c.fields.UTM,
-			PageURL: c.fields.PageURL, Referrer: c.fields.Referrer, Score: score, CreatedAt: received}
-		if err := tx.Emit(ctx, streams.SubjectLeadCreated, "lead:"+m.EventID, lead); err != nil {
+		if err := tx.Emit(ctx, streams.SubjectLeadCreated, "lead:"+m.EventID, out.lead); err != nil {
 			return err
 		}
-		res = Result{Success: true, Message: message(matchType, isNew), ContactID: ct.ID, LeadID: leadID,
-			WebhookID: m.WebhookID, MatchType: matchType, IsNewContact: isNew, Score: score,
-			ProcessingTime: processingTime(h.cfg.Now(), received, start), RequestID: m.Header.Get(streams.HdrRequestID),
-			EventID: m.EventID, Conflicts: conflicts}
+		res = out.result
 		return tx.Result(ctx, res)
 	})
 	if err != nil {
@@ -148,6 +132,38 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	}
 	m.SetOutcome("", map[string]any{"steps": c.steps, "result": res})
 	return nil
+}
+
+// outputs are what applying one event announces: the contact event, the
+// lead event and the ?wait answer.
+type outputs struct {
+	subject string // events.contact.created or .updated
+	changed events.ContactChanged
+	lead    events.Lead
+	result  Result
+}
+
+func (h *handler) outputs(m *processors.Message, c *candidate, ct *contact, matchType string, isNew bool,
+	score int, leadID string, received time.Time, conflicts []string, start time.Time) outputs {
+	origin := events.Origin{SourceEventID: m.EventID, Source: c.source, WebhookID: m.WebhookID,
+		FormType: c.formType, ReceivedAt: received}
+	changed := events.ContactChanged{Origin: origin, Contact: ct.Contact, MatchType: matchType,
+		IsNewContact: isNew, LeadID: leadID, UTMSource: c.fields.UTM["utm_source"],
+		UTMMedium: c.fields.UTM["utm_medium"], UTMCampaign: c.fields.UTM["utm_campaign"], LeadScore: score}
+	subject := streams.SubjectContactUpdated
+	if isNew {
+		subject = streams.SubjectContactCreated
+	}
+	lead := events.Lead{Origin: origin, LeadID: leadID, ExternalLeadID: c.fields.LeadID,
+		SubmissionID: c.fields.SubmissionID, Contact: ct.Contact, IsNewContact: isNew, MatchType: matchType,
+		LeadStatus: c.fields.LeadStatus, ProductInterest: c.fields.Product, ServiceInterest: c.fields.ServiceInterest,
+		Message: c.fields.Message, MarketingConsent: c.fields.MarketingConsent, UTM: c.fields.UTM,
+		PageURL: c.fields.PageURL, Referrer: c.fields.Referrer, Score: score, CreatedAt: received}
+	res := Result{Success: true, Message: message(matchType, isNew), ContactID: ct.ID, LeadID: leadID,
+		WebhookID: m.WebhookID, MatchType: matchType, IsNewContact: isNew, Score: score,
+		ProcessingTime: processingTime(h.cfg.Now(), received, start), RequestID: m.Header.Get(streams.HdrRequestID),
+		EventID: m.EventID, Conflicts: conflicts}
+	return outputs{subject: subject, changed: changed, lead: lead, result: res}
 }
 
 // salvageable: a Facebook lead cannot be sent again, so one with a usable

@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,30 +27,29 @@ const contactCols = `id, workspace_id, COALESCE(crm_id,''), COALESCE(email,''), 
 	COALESCE(lead_status,''), COALESCE(service_interest,''), marketing_consent, score,
 	COALESCE(board_id,''), COALESCE(board_name,''), custom, source_time, created_at, updated_at`
 
-func scanContact(row pgx.Row) (*contact, error) {
+// scanContact reads contactCols (then extra columns, if any).
+func scanContact(row pgx.Row, extra ...any) (*contact, error) {
 	var c contact
-	err := row.Scan(&c.ID, &c.WorkspaceID, &c.CRMID, &c.Email, &c.Phone, &c.FirstName, &c.LastName,
+	err := row.Scan(append([]any{&c.ID, &c.WorkspaceID, &c.CRMID, &c.Email, &c.Phone, &c.FirstName, &c.LastName,
 		&c.Company, &c.Product, &c.LeadStatus, &c.ServiceInterest, &c.MarketingConsent, &c.Score,
-		&c.BoardID, &c.BoardName, &c.Custom, &c.SourceTime, &c.CreatedAt, &c.UpdatedAt)
+		&c.BoardID, &c.BoardName, &c.Custom, &c.SourceTime, &c.CreatedAt, &c.UpdatedAt}, extra...)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	return &c, err
 }
 
-// lockIdentities takes transaction-scoped advisory locks on the candidate's
-// identity keys, in a fixed order so two transactions cannot deadlock. With
-// the unique indexes this makes concurrent events for one person converge on
-// one contact.
+// lockIdentities takes transaction-scoped advisory locks on the identity
+// keys (one event's or a whole batch's), in the order of their lock ids, so
+// two transactions cannot deadlock on them. With the unique indexes this
+// makes concurrent events for one person converge on one contact.
 func lockIdentities(ctx context.Context, tx pgx.Tx, keys []string) error {
-	sorted := append([]string(nil), keys...)
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7310))`, k); err != nil {
-			return err
-		}
+	if len(keys) == 0 {
+		return nil
 	}
-	return nil
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(h) FROM (
+		SELECT DISTINCT hashtextextended(k, 7310) AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS l`, keys)
+	return err
 }
 
 // match finds the contact by CRM id, then phone, then e-mail, and locks its
@@ -76,11 +75,25 @@ func match(ctx context.Context, tx pgx.Tx, workspace string, f normalize.Fields)
 	return nil, "new", nil
 }
 
+// takenFunc reports whether a contact other than c holds value v in the
+// identity column col.
+type takenFunc func(c *contact, col, v string) (bool, error)
+
+// takenInDB asks Postgres (the one-event path).
+func takenInDB(ctx context.Context, tx pgx.Tx) takenFunc {
+	return func(c *contact, col, v string) (bool, error) {
+		var taken bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE workspace_id=$1 AND `+col+`=$2 AND id<>$3)`,
+			c.WorkspaceID, v, c.ID).Scan(&taken)
+		return taken, err
+	}
+}
+
 // merge applies f to c. A value from an event older than the newest one
 // already applied only fills empty fields; a newer event overwrites with its
 // non-empty values. Identity values another contact already holds are left
 // alone (they would break uniqueness); the conflicts are reported.
-func merge(ctx context.Context, tx pgx.Tx, c *contact, f normalize.Fields, at time.Time) (conflicts []string, err error) {
+func merge(c *contact, f normalize.Fields, at time.Time, taken takenFunc) (conflicts []string, err error) {
 	newer := !at.Before(c.SourceTime)
 	set := func(dst *string, v string) {
 		if v != "" && (newer || *dst == "") {
@@ -91,12 +104,11 @@ func merge(ctx context.Context, tx pgx.Tx, c *contact, f normalize.Fields, at ti
 		if v == "" || *dst == v || !(newer || *dst == "") {
 			return nil
 		}
-		var taken bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM contacts WHERE workspace_id=$1 AND `+col+`=$2 AND id<>$3)`,
-			c.WorkspaceID, v, c.ID).Scan(&taken); err != nil {
+		t, err := taken(c, col, v)
+		if err != nil {
 			return err
 		}
-		if taken {
+		if t {
 			conflicts = append(conflicts, col)
 			return nil
 		}
@@ -155,18 +167,25 @@ func nullable(s string) any {
 	return s
 }
 
-func insertContact(ctx context.Context, tx pgx.Tx, c *contact, eventID string) error {
+// contactInsertCols are the contacts columns a new contact fills
+// (contactRow's order).
+var contactInsertCols = []string{"id", "workspace_id", "crm_id", "email", "phone", "first_name", "last_name",
+	"company", "product", "lead_status", "service_interest", "marketing_consent", "score", "custom", "source_time",
+	"created_event_id", "created_at", "updated_at"}
+
+func contactRow(c *contact, eventID string) []any {
 	custom := c.Custom
 	if custom == nil {
 		custom = map[string]string{}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO contacts (id, workspace_id, crm_id, email, phone, first_name, last_name,
-		company, product, lead_status, service_interest, marketing_consent, score, custom, source_time,
-		created_event_id, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
-		c.ID, c.WorkspaceID, nullable(c.CRMID), nullable(c.Email), nullable(c.Phone), nullable(c.FirstName),
+	return []any{c.ID, c.WorkspaceID, nullable(c.CRMID), nullable(c.Email), nullable(c.Phone), nullable(c.FirstName),
 		nullable(c.LastName), nullable(c.Company), nullable(c.Product), nullable(c.LeadStatus),
-		nullable(c.ServiceInterest), c.MarketingConsent, c.Score, custom, c.SourceTime, eventID, c.CreatedAt, c.UpdatedAt)
+		nullable(c.ServiceInterest), c.MarketingConsent, c.Score, custom, c.SourceTime, eventID, c.CreatedAt, c.UpdatedAt}
+}
+
+func insertContact(ctx context.Context, tx pgx.Tx, c *contact, eventID string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO contacts (`+strings.Join(contactInsertCols, ", ")+`)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`, contactRow(c, eventID)...)
 	return err
 }
 
