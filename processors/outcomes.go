@@ -91,7 +91,7 @@ func (p PGOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
 	return err
 }
 
-// nullString is NULL for "" (NULLIF($n,'') in a statement).
+// nullString is NULL for "" (NULLIF($n,”) in a statement).
 func nullString(s string) any {
 	if s == "" {
 		return nil
