@@ -83,7 +83,7 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 		Events   []*Accepted `json:"events"`
 	}{Accepted: true, Events: []*Accepted{}}
 	for _, ev := range out {
-		a, err := g.publish(r.Context(), r, "facebook", ev)
+		a, err := g.publish(w, r, "facebook", ev)
 		if err != nil {
 			return err
 		}

@@ -160,10 +160,11 @@ func cleanPath(p string) string {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// statusWriter remembers the status for metrics.
+// statusWriter remembers the status for metrics, and carries the request id.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	reqID  string
 }
 
 func (s *statusWriter) WriteHeader(c int) {
@@ -203,12 +204,16 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 		}
 		allow += m
 	}
+	rm := g.metrics.forRoute(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
 		reqID := nuid.Next()
-		sw.Header().Set("X-Request-Id", reqID)
-		r = r.WithContext(context.WithValue(r.Context(), reqIDKey{}, reqID))
+		// The request id travels in the statusWriter (requestID) rather
+		// than the request's context: r.WithContext copies the whole
+		// Request, an allocation on every request for one string.
+		sw := &statusWriter{ResponseWriter: w, reqID: reqID}
+		// Canonical key, set directly: Header.Set would canonicalize it again.
+		sw.Header()["X-Request-Id"] = []string{reqID}
 		defer func() {
 			if p := recover(); p != nil {
 				g.log.Error("handler panic", "route", name, "panic", p, "request_id", reqID)
@@ -216,8 +221,8 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 					writeError(sw, errf(CodeInternal, "internal error"))
 				}
 			}
-			g.metrics.Requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
-			g.metrics.RequestLat.WithLabelValues(name).Observe(time.Since(start).Seconds())
+			rm.request(sw.status)
+			rm.observe(time.Since(start).Seconds())
 		}()
 		ok := methods[0] == "*"
 		for _, m := range methods {
@@ -243,11 +248,13 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 	})
 }
 
-type reqIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	s, _ := ctx.Value(reqIDKey{}).(string)
-	return s
+// requestID is the id wrap gave the request whose answer w writes ("" for
+// a writer wrap did not create).
+func requestID(w http.ResponseWriter) string {
+	if sw, ok := w.(*statusWriter); ok {
+		return sw.reqID
+	}
+	return ""
 }
 
 func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) error {

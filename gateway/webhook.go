@@ -76,7 +76,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 // webhookMsgID: the sender's webhook-id, else its Idempotency-Key, else a hash
 // of the body; always namespaced by the webhook so two senders cannot collide.
 func webhookMsgID(id string, r *http.Request, body []byte) string {
-	if v, ok := cleanID(r.Header.Get("webhook-id")); ok {
+	if v, ok := cleanID(r.Header.Get("Webhook-Id")); ok { // canonical: Get need not rewrite it
 		return "wh:" + id + ":" + v
 	}
 	if v, ok := cleanID(r.Header.Get("Idempotency-Key")); ok {
@@ -87,6 +87,9 @@ func webhookMsgID(id string, r *http.Request, body []byte) string {
 
 // parseWait reads ?wait=<duration> ("5s", "500ms" or plain seconds).
 func (g *Gateway) parseWait(r *http.Request) (time.Duration, error) {
+	if r.URL.RawQuery == "" {
+		return 0, nil // what Query().Get would say, without building the map
+	}
 	v := r.URL.Query().Get("wait")
 	if v == "" {
 		return 0, nil
@@ -118,7 +121,7 @@ func (g *Gateway) acceptAndWait(w http.ResponseWriter, r *http.Request, ev *even
 		return g.accept(w, r, "webhook", ev)
 	}
 	defer pending.Stop()
-	a, err := g.publish(r.Context(), r, "webhook", ev)
+	a, err := g.publish(w, r, "webhook", ev)
 	if err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func (g *Gateway) acceptAndWait(w http.ResponseWriter, r *http.Request, ev *even
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			g.log.Warn("wait failed", "err", err)
 		}
-		writeJSON(w, http.StatusAccepted, a)
+		writeAccepted(w, http.StatusAccepted, a)
 		return nil
 	}
 	w.Header().Set("Content-Type", "application/json")
