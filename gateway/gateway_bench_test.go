@@ -31,6 +31,12 @@ func (p *instantPublisher) Publish(_ context.Context, m *nats.Msg) (*jetstream.P
 	return &jetstream.PubAck{Stream: "INGEST", Sequence: p.seq}, nil
 }
 
+// PublishTimeout: like streams.Publisher, the gateway then bounds the wait
+// without deriving a context per request.
+func (p *instantPublisher) PublishTimeout(ctx context.Context, m *nats.Msg, _ time.Duration) (*jetstream.PubAck, error) {
+	return p.Publish(ctx, m)
+}
+
 type staticWebhooks struct{ wh *projections.Webhook }
 
 func (s staticWebhooks) Get(_ context.Context, id string) (*projections.Webhook, error) {

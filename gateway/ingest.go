@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/streams"
 )
@@ -182,10 +183,8 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 		set(k, v)
 	}
 	m := &nats.Msg{Subject: ev.subject, Header: h, Data: ev.body}
-	pctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
-	defer cancel()
 	start := time.Now()
-	ack, err := g.deps.Publisher.Publish(pctx, m)
+	ack, err := g.publishWithin(ctx, m)
 	g.metrics.PublishLat.Observe(time.Since(start).Seconds())
 	if err != nil {
 		g.log.Warn("publish failed", "route", route, "subject", ev.subject, "err", err, "request_id", reqID)
@@ -195,6 +194,24 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 		g.metrics.Duplicates.WithLabelValues(route).Inc()
 	}
 	return &Accepted{Accepted: true, EventID: ev.msgID, Duplicate: ack.Duplicate, StreamSeq: ack.Sequence}, nil
+}
+
+// TimeoutPublisher is a Publisher that can bound the wait itself
+// (streams.Publisher): cheaper than deriving a context per request.
+type TimeoutPublisher interface {
+	// PublishTimeout must behave as Publish with
+	// context.WithTimeout(ctx, d).
+	PublishTimeout(ctx context.Context, msg *nats.Msg, d time.Duration) (*jetstream.PubAck, error)
+}
+
+// publishWithin publishes m and waits for the PubAck at most PublishTimeout.
+func (g *Gateway) publishWithin(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+	if tp, ok := g.deps.Publisher.(TimeoutPublisher); ok {
+		return tp.PublishTimeout(ctx, m, g.cfg.PublishTimeout)
+	}
+	pctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
+	defer cancel()
+	return g.deps.Publisher.Publish(pctx, m)
 }
 
 func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, route string, ev *event) error {
