@@ -69,7 +69,7 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 	oneByOne := contactsProc(t, env, nil)
 	oneByOne.Batch, oneByOne.Concurrency = nil, 1
 	run := env.Start(oneByOne)
-	env.WaitIdle(20*time.Second, "INGEST", "contacts")
+	waitAllHandled(env, 150)
 	if err := run.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 	}
 	env.DeleteConsumer("INGEST", "contacts")
 	env.Start(contactsProc(t, env, nil))
-	env.WaitIdle(20*time.Second, "INGEST", "contacts")
+	waitAllHandled(env, 150)
 	got := snapshot(t, env)
 	gotResults := results(t, env)
 
@@ -104,6 +104,20 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 	if n := env.Count(`SELECT count(*) FROM outbox`); n != 0 {
 		t.Errorf("%d outbox rows left after the batches were published", n)
 	}
+}
+
+// waitAllHandled waits until n events have a final contacts outcome and the
+// consumer is idle.
+func waitAllHandled(env *pipelinetest.Env, n int) {
+	env.T.Helper()
+	env.Eventually(20*time.Second, func() error {
+		if got := env.Count(`SELECT count(DISTINCT event_id) FROM event_outcomes
+			WHERE processor='contacts' AND status IN ('ok','rejected')`); got < n {
+			return fmt.Errorf("%d of %d events handled", got, n)
+		}
+		return nil
+	})
+	env.WaitIdle(20*time.Second, "INGEST", "contacts")
 }
 
 // results are the contacts answers without their timing.
@@ -166,7 +180,7 @@ func TestBatch_FailedTransactionFallsBack(t *testing.T) {
 			[]byte(fmt.Sprintf(`{"email":"b%d@example.com","message":%q}`, i%25, msg))))
 	}
 	env.Start(contactsProc(t, env, nil))
-	env.WaitIdle(20*time.Second, "INGEST", "contacts")
+	waitAllHandled(env, n)
 
 	if got := env.Count(`SELECT count(*) FROM leads`); got != n {
 		t.Errorf("%d leads, want %d", got, n)
