@@ -87,7 +87,7 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		res.Events = append(res.Events, a)
+		res.Events = append(res.Events, &a)
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil

@@ -164,7 +164,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type statusWriter struct {
 	http.ResponseWriter
 	status int
-	reqID  string
+	reqID  [1]string // the X-Request-Id header's value slice
 }
 
 func (s *statusWriter) WriteHeader(c int) {
@@ -211,9 +211,10 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 		// The request id travels in the statusWriter (requestID) rather
 		// than the request's context: r.WithContext copies the whole
 		// Request, an allocation on every request for one string.
-		sw := &statusWriter{ResponseWriter: w, reqID: reqID}
-		// Canonical key, set directly: Header.Set would canonicalize it again.
-		sw.Header()["X-Request-Id"] = []string{reqID}
+		sw := &statusWriter{ResponseWriter: w, reqID: [1]string{reqID}}
+		// Canonical key, set directly (Header.Set would canonicalize it
+		// again); the value slice lives in sw rather than its own allocation.
+		sw.Header()["X-Request-Id"] = sw.reqID[:]
 		defer func() {
 			if p := recover(); p != nil {
 				g.log.Error("handler panic", "route", name, "panic", p, "request_id", reqID)
@@ -252,7 +253,7 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 // a writer wrap did not create).
 func requestID(w http.ResponseWriter) string {
 	if sw, ok := w.(*statusWriter); ok {
-		return sw.reqID
+		return sw.reqID[0]
 	}
 	return ""
 }

@@ -151,7 +151,7 @@ func checkSyntax(mt string, body []byte) error {
 
 // publish stores ev and returns the answer body. 503 when not acknowledged.
 // w is the route's writer (it carries the request id).
-func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, ev *event) (*Accepted, error) {
+func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, ev *event) (Accepted, error) {
 	ctx := r.Context()
 	reqID := requestID(w)
 	// nats.NewMsg's map grows several times, and nats.Header.Set allocates
@@ -188,12 +188,12 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 	g.metrics.PublishLat.Observe(time.Since(start).Seconds())
 	if err != nil {
 		g.log.Warn("publish failed", "route", route, "subject", ev.subject, "err", err, "request_id", reqID)
-		return nil, &Error{Code: CodeUnavailable, Message: "the event could not be stored; retry later", RetryAfter: g.cfg.RetryAfter}
+		return Accepted{}, &Error{Code: CodeUnavailable, Message: "the event could not be stored; retry later", RetryAfter: g.cfg.RetryAfter}
 	}
 	if ack.Duplicate {
 		g.metrics.Duplicates.WithLabelValues(route).Inc()
 	}
-	return &Accepted{Accepted: true, EventID: ev.msgID, Duplicate: ack.Duplicate, StreamSeq: ack.Sequence}, nil
+	return Accepted{Accepted: true, EventID: ev.msgID, Duplicate: ack.Duplicate, StreamSeq: ack.Sequence}, nil
 }
 
 // TimeoutPublisher is a Publisher that can bound the wait itself
@@ -219,7 +219,7 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, route string, e
 	if err != nil {
 		return err
 	}
-	writeAccepted(w, http.StatusOK, a)
+	writeAccepted(w, http.StatusOK, &a)
 	return nil
 }
 

@@ -53,7 +53,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ev := &event{
-		subject:     streams.IngestSubject(streams.SubjectIngestWebhook, id),
+		subject:     e.subject,
 		msgID:       webhookMsgID(id, r, body),
 		source:      streams.SourceWebhook,
 		webhookID:   id,
@@ -129,7 +129,7 @@ func (g *Gateway) acceptAndWait(w http.ResponseWriter, r *http.Request, ev *even
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			g.log.Warn("wait failed", "err", err)
 		}
-		writeAccepted(w, http.StatusAccepted, a)
+		writeAccepted(w, http.StatusAccepted, &a)
 		return nil
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/projections"
+	"github.com/hookstream/hookstream/streams"
 )
 
 // WebhookStore loads one webhook's configuration (projections.Webhooks).
@@ -43,6 +44,7 @@ type WebhookCache struct {
 
 type cachedWebhook struct {
 	wh       *projections.Webhook // nil: known not to exist
+	subject  string               // ingest.webhook.<id>, built once rather than per request
 	verifier verify.Verifier
 	buildErr error
 	limiter  *rate.Limiter
@@ -107,6 +109,7 @@ func (c *WebhookCache) put(id string, wh *projections.Webhook, ttl time.Duration
 				e.expires = *s.ExpiresAt
 			}
 		}
+		e.subject = streams.IngestSubject(streams.SubjectIngestWebhook, id)
 		e.verifier, e.buildErr = verifierFor(wh, c.now)
 		r, b := c.rate, c.burst
 		if wh.RateLimit > 0 {
