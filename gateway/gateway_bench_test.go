@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ import (
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/projections"
+	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/streams/streamstest"
 )
 
 // The gateway's own CPU cost per signed Standard Webhooks request: routing,
@@ -111,4 +116,68 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// The same request through a real HTTP server and an embedded JetStream
+// (file store), to profile what the handler benchmark leaves out: net/http,
+// the NATS client's async publish and the PubAck. The load generator (an
+// http.Client in this process) shares the CPU, so compare profiles, not
+// req/s with bench/.
+func BenchmarkGateway_StandardWebhookHTTP(b *testing.B) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	ns := streamstest.RunServer(b)
+	streamstest.Connect(b, ns) // creates the streams
+	// In-process, as hookstream serve connects to its embedded server.
+	nc, err := streams.Connect(ns.ClientURL(), ns, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := streams.JetStream(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wh := &projections.Webhook{ID: "wh_bench", WorkspaceID: "ws", Active: true, AuthScheme: "standard",
+		Secrets: []projections.Secret{{Value: secret}}, RateLimit: 1e9}
+	cfg := gateway.DefaultConfig()
+	g, err := gateway.New(cfg, gateway.Deps{Publisher: &streams.Publisher{JS: js},
+		Webhooks: gateway.NewWebhookCache(staticWebhooks{wh}, cfg, nil), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	ts := time.Now()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1)
+			body := fmt.Appendf(nil, `{"first_name":"Ada","last_name":"Bench %d","email":"lead-%d@example.com",`+
+				`"phone":"+1 415-%03d-%04d","product":"Bath Remodel","lead_status":"new","utm_source":"google"}`,
+				i, i, 200+i/10000%800, i%10000)
+			id := "msg_" + strconv.FormatInt(i, 10)
+			r, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/wh_bench", bytes.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Webhook-Id", id)
+			r.Header.Set("Webhook-Timestamp", strconv.FormatInt(ts.Unix(), 10))
+			r.Header.Set("Webhook-Signature", verify.SignStandard(secret, id, ts, body))
+			resp, err := client.Do(r)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
