@@ -112,10 +112,18 @@ func SourceEventID(m *Message) string {
 // row, outbox and results commit together; then the outbox is published. On
 // a redelivery of an already-applied event fn is skipped but any outbox rows
 // left by a crash are published, and ErrAlreadyProcessed is returned.
+//
+// Inside a Batched run it joins the batch's transaction (in a savepoint), and
+// the publishing and announcing wait for the batch's commit.
 func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func(ctx context.Context, tx *Tx) error) error {
 	var results [][]byte
 	var emitted []outboxRow
-	err := Once(ctx, s.DB, processor, m, func(tx pgx.Tx) error {
+	var db Beginner = s.DB
+	shared := sharedFrom(ctx)
+	if shared != nil {
+		db = shared.tx
+	}
+	err := Once(ctx, db, processor, m, func(tx pgx.Tx) error {
 		t := &Tx{Tx: tx, processor: processor, m: m}
 		if err := fn(ctx, t); err != nil {
 			return err
@@ -125,6 +133,10 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 	})
 	if err != nil && !errors.Is(err, ErrAlreadyProcessed) {
 		return err
+	}
+	if shared != nil && err == nil {
+		shared.add(processor, m, emitted, results)
+		return nil
 	}
 	// Just committed: publish what this transaction emitted from memory.
 	// Already processed (a redelivery after a crash): publish whatever the

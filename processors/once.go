@@ -16,7 +16,10 @@ var ErrAlreadyProcessed = errors.New("processors: event already processed")
 // (processor, m.EventID); both commit or neither does. If the row already
 // exists, fn does not run and ErrAlreadyProcessed is returned — this is what
 // makes redelivery and replay a no-op in Postgres.
-func Once(ctx context.Context, db *pgxpool.Pool, processor string, m *Message, fn func(tx pgx.Tx) error) error {
+//
+// db is a pool, or a transaction (the shared one of a Batched run): the work
+// then runs in a savepoint, undone alone when it fails.
+func Once(ctx context.Context, db Beginner, processor string, m *Message, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
 			VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, processor, m.EventID, int64(m.StreamSeq))
@@ -28,6 +31,11 @@ func Once(ctx context.Context, db *pgxpool.Pool, processor string, m *Message, f
 		}
 		return fn(tx)
 	})
+}
+
+// Beginner starts a transaction: a pool, or a transaction (a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Processed reports whether the ledger holds (processor, eventID).

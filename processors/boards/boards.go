@@ -116,6 +116,8 @@ func New(store *processors.Store) processors.Processor {
 		Stream:   streams.StreamEvents,
 		Subjects: []string{"events.contact.>"},
 		Handler:  h,
+		// Its database work is all in Apply: batches share a transaction.
+		Batch: store.Batched(h),
 		OrderKeys: func(m *processors.Message) []string {
 			var ev struct {
 				Contact struct {

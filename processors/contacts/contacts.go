@@ -42,7 +42,7 @@ func DefaultConfig() Config {
 		DefaultRegion: "US",
 		GraphURL:      "https://graph.facebook.com/v21.0",
 		HTTP:          &http.Client{Timeout: 10 * time.Second},
-		BatchSize:     256,
+		BatchSize:     512,
 		Concurrency:   16,
 		Now:           time.Now,
 	}
@@ -70,12 +70,15 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 			streams.SubjectIngestForm + ".>",
 			"ingest.facebook.>",
 		},
-		Handler:     h.handle,
-		Batch:       h.handleBatch,
-		BatchSize:   cfg.BatchSize,
-		OrderKeys:   h.orderKeys,
-		Concurrency: cfg.Concurrency,
-		MaxDeliver:  20, // with backoff capped at 1 min: ~13 min of Postgres outage before dead-lettering
-		AckWait:     30 * time.Second,
+		Handler:   h.handle,
+		Batch:     h.handleBatch,
+		BatchSize: cfg.BatchSize,
+		// Room for a batch being finished, one being applied and one being
+		// pulled, plus the one-event handlers.
+		MaxAckPending: 3*max(cfg.BatchSize, 1) + cfg.Concurrency,
+		OrderKeys:     h.orderKeys,
+		Concurrency:   cfg.Concurrency,
+		MaxDeliver:    20, // with backoff capped at 1 min: ~13 min of Postgres outage before dead-lettering
+		AckWait:       30 * time.Second,
 	}, nil
 }

@@ -221,7 +221,9 @@ func (n *Notifier) Configured() []string {
 // configured outbound channel.
 func (n *Notifier) Processors() []processors.Processor {
 	ps := []processors.Processor{
-		{Name: Name, Stream: streams.StreamEvents, Subjects: Subjects, Handler: n.handleEvent, Concurrency: 16},
+		// Its database work is all in Apply: batches share a transaction.
+		{Name: Name, Stream: streams.StreamEvents, Subjects: Subjects, Handler: n.handleEvent, Concurrency: 16,
+			Batch: n.store.Batched(n.handleEvent)},
 		{Name: NameDLQ, Stream: streams.StreamDLQ, Subjects: []string{streams.SubjectDLQAll}, Handler: n.handleDLQ, Concurrency: 4},
 	}
 	for _, c := range Channels[1:] {
