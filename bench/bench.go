@@ -716,7 +716,7 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	if err != nil {
 		return err
 	}
-	runner := &processors.Runner{JS: n.js, Outcomes: processors.PGOutcomes{DB: pool}, Log: discardLogger()}
+	runner := &processors.Runner{JS: n.js, Outcomes: &processors.GroupedOutcomes{DB: pool}, Log: discardLogger()}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stopProf := e.inProcessProfile(res, "contacts")

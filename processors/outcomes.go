@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,4 +98,64 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// GroupedOutcomes is PGOutcomes with group commit: concurrent Record calls
+// share one COPY (the first caller writes everything queued meanwhile, the
+// others wait for it), so a busy processor pays one transaction for many
+// outcomes instead of one each. Use one per process (a pointer; the zero
+// value needs DB).
+type GroupedOutcomes struct {
+	DB *pgxpool.Pool
+
+	mu       sync.Mutex
+	pending  []*outcomeReq
+	flushing bool
+}
+
+type outcomeReq struct {
+	o    Outcome
+	done chan error
+}
+
+// Record stores o, returning once the COPY that holds it committed.
+func (g *GroupedOutcomes) Record(ctx context.Context, o Outcome) error {
+	r := &outcomeReq{o: o, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	if g.flushing {
+		g.mu.Unlock()
+		select {
+		case err := <-r.done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.flushing = true
+	for len(g.pending) > 0 {
+		batch := g.pending
+		g.pending = nil
+		g.mu.Unlock()
+		os := make([]Outcome, len(batch))
+		for i, b := range batch {
+			os[i] = b.o
+		}
+		// Not the caller's context: the others' outcomes ride on it.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := PGOutcomes{DB: g.DB}.RecordBatch(wctx, os)
+		cancel()
+		for _, b := range batch {
+			b.done <- err
+		}
+		g.mu.Lock()
+	}
+	g.flushing = false
+	g.mu.Unlock()
+	return <-r.done
+}
+
+// RecordBatch stores many outcomes with one COPY.
+func (g *GroupedOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
+	return PGOutcomes{DB: g.DB}.RecordBatch(ctx, os)
 }

@@ -92,7 +92,7 @@ func (a *app) processors(only []string) ([]processors.Processor, gateway.ResultW
 }
 
 func (a *app) runner() *processors.Runner {
-	return &processors.Runner{JS: a.js, Outcomes: processors.PGOutcomes{DB: a.pool}, Log: a.log, Observe: a.observe()}
+	return &processors.Runner{JS: a.js, Outcomes: &processors.GroupedOutcomes{DB: a.pool}, Log: a.log, Observe: a.observe()}
 }
 
 // mountAPI adds the admin API (/api/, HOOKSTREAM_ADMIN_TOKEN) to the gateway.

@@ -78,7 +78,7 @@ func runPipeline(ctx context.Context, s settings, withGateway, withProcessors bo
 	}
 	if withProcessors && len(procs) > 0 {
 		// Dead-letters messages whose process died during their last attempt.
-		capture := &dlq.Capture{NC: a.nc, JS: a.js, DB: a.pool, Outcomes: processors.PGOutcomes{DB: a.pool}, Log: a.log}
+		capture := &dlq.Capture{NC: a.nc, JS: a.js, DB: a.pool, Outcomes: &processors.GroupedOutcomes{DB: a.pool}, Log: a.log}
 		g.Go(func() error { return capture.Run(gctx) })
 		runner := a.runner()
 		g.Go(func() error { return runner.Run(gctx, procs...) })

@@ -24,7 +24,7 @@ type Run struct {
 // NewRunner returns a Runner on the env's JetStream that records outcomes in
 // its database and logs to the test log. Adjust it, then StartRunner.
 func (e *Env) NewRunner() *processors.Runner {
-	return &processors.Runner{JS: e.JS, Outcomes: processors.PGOutcomes{DB: e.DB}, Log: e.Log}
+	return &processors.Runner{JS: e.JS, Outcomes: &processors.GroupedOutcomes{DB: e.DB}, Log: e.Log}
 }
 
 // Start runs procs on a new Runner until Stop or test end, and returns once

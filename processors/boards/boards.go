@@ -51,7 +51,10 @@ func New(store *processors.Store) processors.Processor {
 			// Lock the contact: assignments of one contact are applied one
 			// at a time, whichever runner handles them.
 			var one int
-			err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR UPDATE`, ev.Contact.ID).Scan(&one)
+			// No row lock yet: an evaluation that assigns nothing does not
+			// touch the contact, and a lock held for a whole batch would
+			// make the contacts processor wait.
+			err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id=$1`, ev.Contact.ID).Scan(&one)
 			if errors.Is(err, pgx.ErrNoRows) {
 				// During a rebuild the EVENTS stream can be ahead of the
 				// contacts projection: retry until the contact is back.
@@ -87,6 +90,12 @@ func New(store *processors.Store) processors.Processor {
 			// by source event arrival, not by processing order: a retried
 			// or late event cannot overwrite a newer assignment, and a
 			// replay ends with the same board.
+			// Serialize with other evaluations of this contact (another
+			// process): once the lock is ours, the UPDATE's snapshot sees
+			// every assignment committed before.
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR UPDATE`, ev.Contact.ID); err != nil {
+				return err
+			}
 			var current string
 			if err := tx.QueryRow(ctx, `UPDATE contacts c SET board_id=a.board_id, board_name=a.board_name
 				FROM (SELECT board_id, board_name, source_event_id FROM board_assignments
@@ -118,6 +127,9 @@ func New(store *processors.Store) processors.Processor {
 		Handler:  h,
 		// Its database work is all in Apply: batches share a transaction.
 		Batch: store.Batched(h),
+		// Small batches: the contact rows a batch locks stay locked until
+		// it commits.
+		BatchSize: 64,
 		OrderKeys: func(m *processors.Message) []string {
 			var ev struct {
 				Contact struct {
