@@ -542,8 +542,12 @@ func (e *env) endToEnd(ctx context.Context, res *Results, bin string) error {
 	if err != nil {
 		return err
 	}
+	var penv []string
+	if pp := e.profilePath(res, "serve"); pp != "" {
+		penv = append(penv, "HOOKSTREAM_CPU_PROFILE="+pp)
+	}
 	p, err := e.start("serve", bin, []string{"serve", "--data-dir", filepath.Join(e.dir, "serve"),
-		"--http-addr", addr, "--nats-listen", natsAddr, "--database-url", dbURL, "--log-level", "warn"})
+		"--http-addr", addr, "--nats-listen", natsAddr, "--database-url", dbURL, "--log-level", "warn"}, penv...)
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,12 @@ func (w *worker) pullBatch(ctx context.Context) *pulled {
 			jms = append(jms, more...)
 		}
 	}
+	if err == nil && len(jms) > 0 && len(jms) < size && w.p.BatchLinger > 0 {
+		sleepCtx(ctx, w.p.BatchLinger)
+		var more []jetstream.Msg
+		more, err = w.fetch(size-len(jms), true)
+		jms = append(jms, more...)
+	}
 	if err != nil {
 		w.log.Warn("pull failed", "err", err)
 		w.redeclare(ctx, err)

@@ -42,6 +42,11 @@ type Processor struct {
 	// BatchSize is the most messages one Batch call gets. Default 256
 	// (at most the consumer's MaxRequestBatch, 512).
 	BatchSize int
+	// BatchLinger, when set, lets a batch that is not full wait this long
+	// for more messages before it is applied: fewer, larger transactions
+	// for processors whose latency matters less than their cost (boards,
+	// notify). Default 0: apply at once.
+	BatchLinger time.Duration
 	// BackoffInitial and BackoffMax shape the capped exponential retry delay
 	// (defaults 500ms and 1m).
 	BackoffInitial time.Duration

@@ -9,13 +9,23 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	// HOOKSTREAM_CPU_PROFILE=file writes a CPU profile of the whole run
+	// (make bench PROFILE=1 uses it for serve).
+	if path := os.Getenv("HOOKSTREAM_CPU_PROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f) // stopped (and flushed) below
+		}
+	}
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 // command is one verb.

@@ -93,7 +93,7 @@ func New(store *processors.Store) processors.Processor {
 			// Serialize with other evaluations of this contact (another
 			// process): once the lock is ours, the UPDATE's snapshot sees
 			// every assignment committed before.
-			if _, err := tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR UPDATE`, ev.Contact.ID); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR NO KEY UPDATE`, ev.Contact.ID); err != nil {
 				return err
 			}
 			var current string
@@ -129,7 +129,8 @@ func New(store *processors.Store) processors.Processor {
 		Batch: store.Batched(h),
 		// Small batches: the contact rows a batch locks stay locked until
 		// it commits.
-		BatchSize: 64,
+		BatchSize:   64,
+		BatchLinger: 20 * time.Millisecond,
 		OrderKeys: func(m *processors.Message) []string {
 			var ev struct {
 				Contact struct {

@@ -241,14 +241,19 @@ func loadContacts(ctx context.Context, tx pgx.Tx, items []batchItem, fresh []int
 			}
 		}
 	}
+	// One index probe per key (LATERAL ... LIMIT 1: each value is unique in
+	// its workspace); a plain join let the generic plan scan a whole
+	// identity index per batch. NO KEY UPDATE: the rows are updated, never
+	// their ids, so this does not wait for the key-share locks of leads'
+	// foreign key.
 	rows, err := tx.Query(ctx, `SELECT `+contactCols+`, erased_at IS NOT NULL FROM contacts WHERE id IN (
-		SELECT c.id FROM unnest($1::text[], $2::text[]) AS k(w, v)
-			JOIN contacts c ON c.workspace_id = k.w AND c.crm_id = k.v AND c.crm_id IS NOT NULL
-		UNION ALL SELECT c.id FROM unnest($3::text[], $4::text[]) AS k(w, v)
-			JOIN contacts c ON c.workspace_id = k.w AND c.phone = k.v AND c.phone IS NOT NULL
-		UNION ALL SELECT c.id FROM unnest($5::text[], $6::text[]) AS k(w, v)
-			JOIN contacts c ON c.workspace_id = k.w AND c.email = k.v AND c.email IS NOT NULL)
-		ORDER BY id FOR UPDATE`, args[0], args[1], args[2], args[3], args[4], args[5])
+		SELECT c.id FROM unnest($1::text[], $2::text[]) AS k(w, v),
+			LATERAL (SELECT id FROM contacts WHERE workspace_id = k.w AND crm_id = k.v LIMIT 1) c
+		UNION ALL SELECT c.id FROM unnest($3::text[], $4::text[]) AS k(w, v),
+			LATERAL (SELECT id FROM contacts WHERE workspace_id = k.w AND phone = k.v LIMIT 1) c
+		UNION ALL SELECT c.id FROM unnest($5::text[], $6::text[]) AS k(w, v),
+			LATERAL (SELECT id FROM contacts WHERE workspace_id = k.w AND email = k.v LIMIT 1) c)
+		ORDER BY id FOR NO KEY UPDATE`, args[0], args[1], args[2], args[3], args[4], args[5])
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func match(ctx context.Context, tx pgx.Tx, workspace string, f normalize.Fields)
 			continue
 		}
 		c, err := scanContact(tx.QueryRow(ctx, `SELECT `+contactCols+` FROM contacts
-			WHERE workspace_id=$1 AND `+t.col+`=$2 AND erased_at IS NULL FOR UPDATE`, workspace, t.val))
+			WHERE workspace_id=$1 AND `+t.col+`=$2 AND erased_at IS NULL FOR NO KEY UPDATE`, workspace, t.val))
 		if err != nil || c != nil {
 			return c, t.kind, err
 		}

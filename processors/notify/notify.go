@@ -223,7 +223,7 @@ func (n *Notifier) Processors() []processors.Processor {
 	ps := []processors.Processor{
 		// Its database work is all in Apply: batches share a transaction.
 		{Name: Name, Stream: streams.StreamEvents, Subjects: Subjects, Handler: n.handleEvent, Concurrency: 16,
-			Batch: n.store.Batched(n.handleEvent)},
+			Batch: n.store.Batched(n.handleEvent), BatchLinger: 20 * time.Millisecond},
 		{Name: NameDLQ, Stream: streams.StreamDLQ, Subjects: []string{streams.SubjectDLQAll}, Handler: n.handleDLQ, Concurrency: 4},
 	}
 	for _, c := range Channels[1:] {
