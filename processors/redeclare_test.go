@@ -21,6 +21,9 @@ func TestRunnerRedeclaresDeletedConsumer(t *testing.T) {
 	h := newHarness(t)
 	h.start(h.newRunner(), processors.Processor{
 		Name: "phoenix", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
+		// A pull in flight when the durable is deleted can take a
+		// delivery of the new one with it; it comes back after AckWait.
+		AckWait: 3 * time.Second,
 		Handler: func(ctx context.Context, m *processors.Message) error {
 			return processors.Once(ctx, h.db, "phoenix", m, func(pgx.Tx) error { return nil })
 		},

@@ -32,6 +32,10 @@ func newEnv(t *testing.T) *pipelinetest.Env {
 func startBoards(t *testing.T, env *pipelinetest.Env) *pipelinetest.Run {
 	p := boards.New(env.Store)
 	p.BackoffInitial, p.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
+	// A delivery caught in a consumer's deletion (TestAssignment deletes
+	// the durable under a running runner) comes back after AckWait: keep it
+	// well inside the tests' waits.
+	p.AckWait = 3 * time.Second
 	return env.Start(p)
 }
 
