@@ -343,3 +343,30 @@ func (w *worker) keepAliveAll(ms []*Message) func() {
 		<-exited
 	}
 }
+
+// InOrder is a BatchFunc that handles a batch's messages one after the
+// other with h. It saves the per-message costs around the handler (one
+// outcome COPY and one ack flush per batch), so it suits handlers that
+// return at once — a processor whose destination is not configured skips
+// every event — never handlers that wait on an outside service, which need
+// their own concurrency.
+func InOrder(h HandlerFunc) BatchFunc {
+	return func(ctx context.Context, ms []*Message) ([]error, FinishFunc) {
+		errs := make([]error, len(ms))
+		for i, m := range ms {
+			errs[i] = callOne(ctx, h, m)
+		}
+		return errs, nil
+	}
+}
+
+// callOne runs h, handing a panicking message back to be dead-lettered on
+// its own.
+func callOne(ctx context.Context, h HandlerFunc, m *Message) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = ErrOneByOne // Handler meets the panic again and dead-letters it
+		}
+	}()
+	return h(ctx, m)
+}

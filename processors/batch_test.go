@@ -177,3 +177,64 @@ func TestBatch_FailureFallsBackToOneByOne(t *testing.T) {
 		})
 	}
 }
+
+// InOrder handles a batch's messages one after the other with the handler;
+// a panicking message goes to Handler alone and is dead-lettered.
+func TestInOrder_HandlesEachMessage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	var mu sync.Mutex
+	var seqs []uint64
+	handler := func(ctx context.Context, m *processors.Message) error {
+		mu.Lock()
+		seqs = append(seqs, m.StreamSeq)
+		mu.Unlock()
+		switch string(m.Data) {
+		case "poison":
+			panic("poison")
+		case "reject":
+			return processors.Reject(errors.New("no"))
+		}
+		m.SetOutcome(processors.StatusSkipped, nil)
+		return nil
+	}
+	for i := range 30 {
+		body := "ok"
+		switch i {
+		case 4:
+			body = "poison"
+		case 9:
+			body = "reject"
+		}
+		h.publish(subjWebhook, fmt.Sprintf("ev-%02d", i), body)
+	}
+	h.start(h.newRunner(), processors.Processor{
+		Name: "inorder", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
+		Handler: handler, Batch: processors.InOrder(handler),
+	})
+	for i := range 30 {
+		want := "skipped/1"
+		switch i {
+		case 4:
+			want = "dead/1"
+		case 9:
+			want = "rejected/1"
+		}
+		h.waitOutcomes("inorder", fmt.Sprintf("ev-%02d", i), want)
+	}
+	h.waitSettled(streams.StreamIngest, "inorder")
+	if got := h.dlqCount(streams.DLQSubject("inorder")); got != 2 {
+		t.Errorf("%d dead letters, want 2 (poison and reject)", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var first []uint64
+	for _, s := range seqs {
+		if s != 5 { // the poison one runs twice: in the batch and alone
+			first = append(first, s)
+		}
+	}
+	if !slices.IsSorted(first) || len(first) != 29 {
+		t.Errorf("handled out of stream order or not once each: %v", seqs)
+	}
+}

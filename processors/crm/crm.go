@@ -166,7 +166,7 @@ func (c *CRM) Breaker() *outbound.Breaker { return c.client.Breaker }
 
 // Processor is the durable consumer definition.
 func (c *CRM) Processor() processors.Processor {
-	return processors.Processor{
+	p := processors.Processor{
 		Name:           Name,
 		Stream:         streams.StreamEvents,
 		Subjects:       []string{streams.SubjectLeadCreated, streams.SubjectPaymentSucceeded},
@@ -177,4 +177,8 @@ func (c *CRM) Processor() processors.Processor {
 		BackoffInitial: c.cfg.BackoffInitial,
 		BackoffMax:     c.cfg.BackoffMax,
 	}
+	if !c.cfg.Configured() {
+		p.Batch = processors.InOrder(c.handle) // every event is skipped at once
+	}
+	return p
 }

@@ -113,7 +113,7 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 		return processors.Processor{}, err
 	}
 	h := &handler{store: store, cfg: cfg, send: NewSender(cfg)}
-	return processors.Processor{
+	p := processors.Processor{
 		Name:   Name,
 		Stream: streams.StreamEvents,
 		Subjects: []string{
@@ -126,7 +126,11 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 		Concurrency: cfg.Concurrency,
 		MaxDeliver:  cfg.MaxDeliver,
 		AckWait:     30 * time.Second,
-	}, nil
+	}
+	if !cfg.Configured() {
+		p.Batch = processors.InOrder(h.handle) // every event is skipped at once
+	}
+	return p, nil
 }
 
 // expiryMargin keeps an event from expiring between the check and GA4.

@@ -151,5 +151,8 @@ func New(store *processors.Store, cfg Config) ([]processors.Processor, error) {
 		MaxDeliver:  cfg.MaxDeliver,
 		AckWait:     30 * time.Second,
 	}
+	if !cfg.Configured() {
+		events.Batch = processors.InOrder(h.handleEvent) // every event is skipped at once
+	}
 	return []processors.Processor{events, ingest}, nil
 }
