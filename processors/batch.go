@@ -315,8 +315,8 @@ func (w *worker) recordAll(os []Outcome) {
 	}
 }
 
-// keepAliveAll is keepAlive for a whole batch, from the pull until the
-// batch is settled: one ticker for all its messages.
+// keepAliveAll is keepAlive for several messages (a whole batch, from the
+// pull until it is settled): one ticker for all of them.
 func (w *worker) keepAliveAll(ms []*Message) func() {
 	done := make(chan struct{})
 	exited := make(chan struct{})

@@ -382,28 +382,7 @@ func (w *worker) safeCall(ctx context.Context, m *Message) (err error) {
 // so slow work is not redelivered mid-flight. The returned stop waits for the
 // signalling to end, so no InProgress can follow (and undo) a Nak's delay.
 func (w *worker) keepAlive(m *Message) func() {
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(max(w.p.AckWait/3, time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				if err := m.InProgress(); err != nil {
-					w.log.Debug("in progress", "seq", m.StreamSeq, "err", err)
-				}
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(done) })
-		<-exited
-	}
+	return w.keepAliveAll([]*Message{m})
 }
 
 // backoff is the capped exponential delay before attempt+1 (with jitter).

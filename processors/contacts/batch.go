@@ -134,14 +134,7 @@ func (h *handler) handleBatch(ctx context.Context, msgs []*processors.Message) (
 			it := items[i]
 			m, c := it.m, it.c
 			t1 := time.Now()
-			received := m.Received
-			if received.IsZero() {
-				received = h.cfg.Now().UTC()
-			}
-			at := c.fields.SourceTime
-			if at.IsZero() {
-				at = received
-			}
+			received, at := h.eventTimes(m, c)
 			ct, matchType := idx.match(m.Workspace, c.fields)
 			isNew := ct == nil
 			var conflicts []string

@@ -65,14 +65,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	if len(c.invalid) > 0 && !salvageable(c) {
 		return h.reject(ctx, m, "invalid contact data", c.invalid, start)
 	}
-	received := m.Received
-	if received.IsZero() {
-		received = h.cfg.Now().UTC()
-	}
-	at := c.fields.SourceTime
-	if at.IsZero() {
-		at = received
-	}
+	received, at := h.eventTimes(m, c)
 	weights, err := h.weights.get(ctx, m.Workspace)
 	if err != nil {
 		return err
@@ -132,6 +125,20 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	}
 	m.SetOutcome("", map[string]any{"steps": c.steps, "result": res})
 	return nil
+}
+
+// eventTimes are when the gateway received the event (now if unknown) and
+// the time its values are from (the sender's timestamp, else receipt).
+func (h *handler) eventTimes(m *processors.Message, c *candidate) (received, at time.Time) {
+	received = m.Received
+	if received.IsZero() {
+		received = h.cfg.Now().UTC()
+	}
+	at = c.fields.SourceTime
+	if at.IsZero() {
+		at = received
+	}
+	return received, at
 }
 
 // outputs are what applying one event announces: the contact event, the
