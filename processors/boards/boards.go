@@ -129,8 +129,8 @@ func New(store *processors.Store) processors.Processor {
 		Batch: store.Batched(h),
 		// Small batches: the contact rows a batch locks stay locked until
 		// it commits.
-		BatchSize:   64,
-		BatchLinger: 20 * time.Millisecond,
+		// No BatchLinger: ?wait answers carry the board.
+		BatchSize: 64,
 		OrderKeys: func(m *processors.Message) []string {
 			var ev struct {
 				Contact struct {
