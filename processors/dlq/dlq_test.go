@@ -165,6 +165,10 @@ func TestRetryAfterCauseFixed(t *testing.T) {
 	g.broken.Store(true)
 	postLead(t, env, "5552")
 	e2 := waitDead(t, env, "fb:5552")
+	// The runner terminates the delivery right after the dead letter is
+	// stored: let the Term land before resetting the consumer, or it could
+	// count as the ack of the replayed delivery.
+	env.WaitIdle(10*time.Second, "INGEST", "contacts")
 	g.broken.Store(false)
 	if _, err := rp.Replay(ctx, replay.Options{Processor: "contacts", FromSeq: e2.StreamSeq, Wait: true}); err != nil {
 		t.Fatal(err)
