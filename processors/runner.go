@@ -22,7 +22,8 @@ type Runner struct {
 	JS       jetstream.JetStream
 	Outcomes OutcomeRecorder // optional
 	Log      *slog.Logger
-	// Middleware wraps every handler, outermost first.
+	// Middleware wraps every Handler, outermost first (a BatchFunc is not
+	// wrapped: Observe sees the outcomes of both paths).
 	Middleware []Middleware
 	// Observe, when set, is told every outcome (Prometheus metrics).
 	Observe func(o Outcome)
