@@ -89,4 +89,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --help. Flags can also be set as HOOKSTREAM_<FLAG> environment variables.")
+	fmt.Fprintln(w, "HOOKSTREAM_CPU_PROFILE=file writes a CPU profile of the whole run (go tool pprof).")
 }
