@@ -15,17 +15,34 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// HOOKSTREAM_CPU_PROFILE=file writes a CPU profile of the whole run
-	// (make bench PROFILE=1 uses it for serve).
-	if path := os.Getenv("HOOKSTREAM_CPU_PROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			_ = pprof.StartCPUProfile(f) // stopped (and flushed) below
-		}
-	}
+	stopProfile := cpuProfile(os.Getenv("HOOKSTREAM_CPU_PROFILE"), os.Stderr)
 	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	pprof.StopCPUProfile()
+	stopProfile()
 	os.Exit(code)
+}
+
+// cpuProfile writes a CPU profile of the whole run to path (make bench
+// PROFILE=1 sets HOOKSTREAM_CPU_PROFILE for serve); the returned func stops
+// and flushes it. An empty path profiles nothing.
+func cpuProfile(path string, stderr io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hookstream: no CPU profile: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // command is one verb.
