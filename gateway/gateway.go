@@ -72,9 +72,6 @@ type Gateway struct {
 	ipLimit *ipLimiter
 	// notFound answers unknown routes and non-canonical paths (JSON 404).
 	notFound http.Handler
-	// phones proves common phone numbers valid without libphonenumber;
-	// nil (never in practice) means every number takes the full check.
-	phones *nanpPhones
 }
 
 // New builds the gateway; mount more routes with Handle.
@@ -95,11 +92,6 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		cfg: cfg, deps: deps, mux: http.NewServeMux(),
 		metrics: NewMetrics(deps.Registry), log: deps.Log,
 		ipLimit: newIPLimiter(cfg.FormRate, cfg.FormBurst, cfg.Now),
-	}
-	if p, err := newNANPPhones(); err != nil {
-		g.log.Warn("phone fast path disabled; every number is checked by libphonenumber", "err", err)
-	} else {
-		g.phones = p
 	}
 	g.route("/webhooks/stripe", "stripe", g.handleStripe, http.MethodPost)
 	g.route("/webhooks/facebook", "facebook", g.handleFacebook, http.MethodGet, http.MethodPost)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/hookstream/hookstream/processors/contacts/normalize"
 )
@@ -21,11 +20,9 @@ import (
 // forms (whose syntax check is only UTF-8). FuzzCheckLead compares the
 // result with the two checks run in order.
 //
-// phones (may be nil) answers for the phone numbers it can prove valid; the
-// phone is then left out of Normalize, whose only other use of it is the
-// "email or phone required" rule — which a valid phone satisfies, so its
-// errors are dropped. The decision and every other detail are Normalize's.
-func checkLead(phones *nanpPhones, mt string, body []byte, mapping map[string]string, region string) error {
+// Normalize proves common North American numbers valid without
+// libphonenumber (normalize's NANP fast path), which was half of this check.
+func checkLead(mt string, body []byte, mapping map[string]string, region string) error {
 	vals, err := normalize.Parse(mt, body)
 	if err != nil || mt != ctJSON {
 		if serr := checkSyntax(mt, body); serr != nil {
@@ -35,15 +32,7 @@ func checkLead(phones *nanpPhones, mt string, body []byte, mapping map[string]st
 	if err != nil {
 		return parseError(err)
 	}
-	f := normalize.Apply(vals, normalize.Mapping(mapping))
-	phoneValid := phones.certainlyValid(f.Phone, region)
-	if phoneValid {
-		f.Phone = ""
-	}
-	_, ferrs := normalize.Normalize(f, region)
-	if phoneValid {
-		ferrs = slices.DeleteFunc(ferrs, func(e normalize.FieldError) bool { return e.Code == normalize.CodeRequired })
-	}
+	_, ferrs := normalize.Normalize(normalize.Apply(vals, normalize.Mapping(mapping)), region)
 	if len(ferrs) > 0 {
 		return validationError("the lead is invalid", ferrs)
 	}

@@ -49,7 +49,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	if ok, d := reserve(e.limiter, g.cfg.Now()); !ok {
 		return &Error{Code: CodeRateLimited, Message: "rate limit exceeded for this webhook", RetryAfter: d}
 	}
-	if err := checkLead(g.phones, mt, body, e.wh.FieldMapping, g.cfg.DefaultRegion); err != nil {
+	if err := checkLead(mt, body, e.wh.FieldMapping, g.cfg.DefaultRegion); err != nil {
 		return err
 	}
 	ev := &event{

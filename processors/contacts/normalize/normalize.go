@@ -370,6 +370,14 @@ func normalizePhone(s, region string) (e164, code, msg string) {
 	if digits < 3 || digits > maxPhoneDigit {
 		return "", CodeInvalidPhone, "not a phone number"
 	}
+	if out, ok := nanp().e164(s, region); ok {
+		return out, "", "" // what libphonenumber would answer, without it
+	}
+	return libPhone(s, region)
+}
+
+// libPhone is normalizePhone's libphonenumber path.
+func libPhone(s, region string) (e164, code, msg string) {
 	region = strings.ToUpper(strings.TrimSpace(region))
 	if region == "" {
 		region = "ZZ"

@@ -1,4 +1,4 @@
-package gateway
+package normalize
 
 import (
 	"errors"
@@ -6,21 +6,32 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
 
-// The lead webhook's phone check is libphonenumber's (normalize.Normalize:
-// Parse, IsValidNumber, Format) and was the largest single cost of a request
-// (about half of BenchmarkGateway_StandardWebhook's CPU): Parse runs a dozen
-// regular expressions (the extension pattern alone is a third of it), and
+// libphonenumber's check (Parse, IsValidNumber, Format) was the largest single
+// cost of a lead, in the gateway's check and in the contacts processor alike
+// (about half of the gateway handler's CPU): Parse runs a dozen regular
+// expressions (the extension pattern alone is a third of it), and
 // IsValidNumber rebuilds and runs each number-type pattern twice per NANP
 // region it tries. The fast path below answers "certainly valid" for the
 // common North American spellings without calling it, and only when it can
-// prove libphonenumber would say the same; everything else (and every
-// rejection) still goes through normalize, so decisions and error details are
-// unchanged. TestPhoneFastPathAgrees and FuzzPhoneFastPath check it against
+// prove libphonenumber would say the same (with the same E.164 form);
+// everything else, and every rejection, still goes through libphonenumber.
+// TestPhoneFastPathAgrees and FuzzPhoneFastPath check it against
 // libphonenumber.
+
+// nanp is the fast path, built once from libphonenumber's metadata (an
+// immutable table); nil when the metadata lacks the properties it relies on.
+var nanp = sync.OnceValue(func() *nanpPhones {
+	p, err := newNANPPhones()
+	if err != nil {
+		return nil
+	}
+	return p
+})
 
 // nanpPhones decides validity for the plain NANP spellings:
 //
@@ -101,16 +112,16 @@ func newNANPPhones() (*nanpPhones, error) {
 	return p, nil
 }
 
-// certainlyValid reports whether normalize's phone check is sure to accept
-// raw (the mapped value, untrimmed) with the default region. false means
-// "not known": the caller runs the full check.
-func (p *nanpPhones) certainlyValid(raw, region string) bool {
+// e164 returns raw's E.164 form when libphonenumber is sure to accept it
+// with the default region. false means "not known": the caller runs
+// libphonenumber.
+func (p *nanpPhones) e164(raw, region string) (string, bool) {
 	if p == nil {
-		return false
+		return "", false
 	}
 	s := strings.TrimSpace(raw)
 	if s == "" || len(s) > 64 {
-		return false
+		return "", false
 	}
 	plus := s[0] == '+'
 	if plus {
@@ -122,13 +133,13 @@ func (p *nanpPhones) certainlyValid(raw, region string) bool {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 			if n == len(d) {
-				return false
+				return "", false
 			}
 			d[n] = c
 			n++
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/':
 		default:
-			return false
+			return "", false
 		}
 	}
 	var nsn []byte
@@ -141,18 +152,21 @@ func (p *nanpPhones) certainlyValid(raw, region string) bool {
 		// Without '+', libphonenumber strips the leading 1 only when the
 		// eleven digits do not fit the US general pattern and the ten do.
 		if p.general.match(d[:11]) {
-			return false
+			return "", false
 		}
 		nsn = d[1:11]
 	default:
-		return false
+		return "", false
 	}
 	if nsn[0] < '2' {
 		// A leading 0 or 1 would be treated as a national prefix, leading
 		// zero or short number: leave it to libphonenumber.
-		return false
+		return "", false
 	}
-	return p.general.match(nsn) && p.typed.match(nsn)
+	if !p.general.match(nsn) || !p.typed.match(nsn) {
+		return "", false
+	}
+	return "+1" + string(nsn), true
 }
 
 // usRegion is normalize's reading of the default region (trimmed, upper-cased).
