@@ -113,30 +113,25 @@ func SourceEventID(m *Message) string {
 // a redelivery of an already-applied event fn is skipped but any outbox rows
 // left by a crash are published, and ErrAlreadyProcessed is returned.
 //
-// Inside a Batched run it joins the batch's transaction (in a savepoint), and
-// the publishing and announcing wait for the batch's commit.
+// Inside a Batched run it joins the batch's transaction, and the publishing
+// and announcing wait for the batch's commit.
 func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func(ctx context.Context, tx *Tx) error) error {
+	if shared := sharedFrom(ctx); shared != nil {
+		return shared.apply(ctx, processor, m, fn)
+	}
 	var results [][]byte
 	var emitted []outboxRow
-	var db Beginner = s.DB
-	shared := sharedFrom(ctx)
-	if shared != nil {
-		db = shared.tx
-	}
-	err := Once(ctx, db, processor, m, func(tx pgx.Tx) error {
+	work := func(tx pgx.Tx) error {
 		t := &Tx{Tx: tx, processor: processor, m: m}
 		if err := fn(ctx, t); err != nil {
 			return err
 		}
 		results, emitted = t.results, t.emitted
 		return nil
-	})
+	}
+	err := Once(ctx, s.DB, processor, m, work)
 	if err != nil && !errors.Is(err, ErrAlreadyProcessed) {
 		return err
-	}
-	if shared != nil && err == nil {
-		shared.add(processor, m, emitted, results)
-		return nil
 	}
 	// Just committed: publish what this transaction emitted from memory.
 	// Already processed (a redelivery after a crash): publish whatever the

@@ -20,17 +20,21 @@ var ErrAlreadyProcessed = errors.New("processors: event already processed")
 // db is a pool, or a transaction (the shared one of a Batched run): the work
 // then runs in a savepoint, undone alone when it fails.
 func Once(ctx context.Context, db Beginner, processor string, m *Message, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
-			VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, processor, m.EventID, int64(m.StreamSeq))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrAlreadyProcessed
-		}
-		return fn(tx)
-	})
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return onceIn(ctx, tx, processor, m, fn) })
+}
+
+// onceIn is Once's work inside tx itself (no transaction or savepoint of its
+// own): the caller undoes it if it fails.
+func onceIn(ctx context.Context, tx pgx.Tx, processor string, m *Message, fn func(tx pgx.Tx) error) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
+		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, processor, m.EventID, int64(m.StreamSeq))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrAlreadyProcessed
+	}
+	return fn(tx)
 }
 
 // Beginner starts a transaction: a pool, or a transaction (a savepoint).

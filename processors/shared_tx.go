@@ -2,6 +2,7 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -10,11 +11,11 @@ import (
 
 // Batched turns a handler built on Store.Apply into a BatchFunc: the
 // messages of a batch are handled one after the other, in delivery order, in
-// one transaction; each Apply runs in its own savepoint (a failing message is
-// undone alone and gets its error), the batch commits once, and what the
-// handlers emitted is published after the commit (FinishFunc). It saves a
-// commit, an outbox delete, an outcome insert and an ack round trip per
-// message.
+// one transaction, the batch commits once, and what the handlers emitted is
+// published after the commit (FinishFunc). It saves a commit, an outbox
+// delete, an outcome insert and an ack round trip per message. When an Apply
+// fails, the batch runs again with each Apply in its own savepoint, so the
+// failing message is undone alone and gets its error.
 //
 // Only for handlers whose database work goes through Store.Apply (or the
 // transaction it gives): work on another connection could wait for a lock
@@ -22,32 +23,51 @@ import (
 // concurrency and should not be batched.
 func (s *Store) Batched(h HandlerFunc) BatchFunc {
 	return func(ctx context.Context, ms []*Message) ([]error, FinishFunc) {
-		errs := make([]error, len(ms))
-		fail := func(err error) ([]error, FinishFunc) {
-			for i := range errs {
-				errs[i] = fmt.Errorf("%w: batch of %d: %w", ErrOneByOne, len(ms), err)
-			}
-			return errs, nil
+		// First without savepoints (two round trips fewer per message);
+		// if a message's Apply fails, that transaction is dropped and the
+		// batch runs again with one savepoint per message.
+		errs, finish, retry := s.runShared(ctx, h, ms, false)
+		if retry {
+			errs, finish, _ = s.runShared(ctx, h, ms, true)
 		}
-		tx, err := s.DB.Begin(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit, a no-op
-		st := &sharedTx{tx: tx}
-		bctx := context.WithValue(ctx, sharedKey{}, st)
-		for i, m := range ms {
-			if errs[i], err = callShared(bctx, h, m); err != nil {
-				return fail(err) // a panic: the transaction is in an unknown state
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			// E.g. a handler's statement outside Apply's savepoint failed
-			// and aborted the transaction: nothing was applied.
-			return fail(err)
-		}
-		return errs, st.finish(s)
+		return errs, finish
 	}
+}
+
+// runShared handles ms in one transaction. Without savepoints it stops at
+// the first failed Apply and reports retry (nothing is committed).
+func (s *Store) runShared(ctx context.Context, h HandlerFunc, ms []*Message, savepoints bool) (
+	errs []error, finish FinishFunc, retry bool) {
+	errs = make([]error, len(ms))
+	fail := func(err error) ([]error, FinishFunc, bool) {
+		for i := range errs {
+			errs[i] = fmt.Errorf("%w: batch of %d: %w", ErrOneByOne, len(ms), err)
+		}
+		return errs, nil, false
+	}
+	tx, err := s.DB.Begin(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit, a no-op
+	st := &sharedTx{tx: tx, savepoints: savepoints}
+	bctx := context.WithValue(ctx, sharedKey{}, st)
+	for i, m := range ms {
+		m.outcome = nil // a first, undone run may have set it
+		var perr error
+		if errs[i], perr = callShared(bctx, h, m); perr != nil {
+			return fail(perr) // a panic: the transaction is in an unknown state
+		}
+		if st.failed {
+			return nil, nil, true
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// E.g. a handler's statement outside Apply failed and aborted the
+		// transaction: nothing was applied.
+		return fail(err)
+	}
+	return errs, st.finish(s), false
 }
 
 // callShared runs h, turning a panic into an error for the whole batch.
@@ -64,9 +84,36 @@ type sharedKey struct{}
 
 // sharedTx is a Batched run's transaction and what its Applies produced.
 type sharedTx struct {
-	tx       pgx.Tx
-	emitted  []outboxRow
-	announce []announcement
+	tx         pgx.Tx
+	savepoints bool // each Apply in its own savepoint
+	failed     bool // an Apply without a savepoint failed: the run is void
+	emitted    []outboxRow
+	announce   []announcement
+	flush      [][2]string // (processor, event id) applied before: outbox leftovers
+}
+
+// apply is Store.Apply inside the shared transaction.
+func (st *sharedTx) apply(ctx context.Context, processor string, m *Message, fn func(ctx context.Context, tx *Tx) error) error {
+	var t *Tx
+	work := func(tx pgx.Tx) error {
+		t = &Tx{Tx: tx, processor: processor, m: m}
+		return fn(ctx, t)
+	}
+	var err error
+	if st.savepoints {
+		err = Once(ctx, st.tx, processor, m, work)
+	} else if err = onceIn(ctx, st.tx, processor, m, work); err != nil && !errors.Is(err, ErrAlreadyProcessed) {
+		st.failed = true
+	}
+	switch {
+	case err == nil:
+		st.add(processor, m, t.emitted, t.results)
+	case errors.Is(err, ErrAlreadyProcessed):
+		// Published after the commit, not on another connection while
+		// this transaction holds its locks.
+		st.flush = append(st.flush, [2]string{processor, m.EventID})
+	}
+	return err
 }
 
 type announcement struct {
@@ -86,15 +133,21 @@ func (st *sharedTx) add(processor string, m *Message, emitted []outboxRow, resul
 	}
 }
 
-// finish publishes the batch's outbox rows (from memory), deletes them and
+// finish publishes the batch's outbox rows (from memory), deletes them,
+// publishes what earlier runs left for the already-applied messages, and
 // announces the results.
 func (st *sharedTx) finish(s *Store) FinishFunc {
-	if len(st.emitted) == 0 && (len(st.announce) == 0 || s.NC == nil) {
+	if len(st.emitted) == 0 && len(st.flush) == 0 && (len(st.announce) == 0 || s.NC == nil) {
 		return nil
 	}
 	return func(ctx context.Context) error {
 		if err := s.publish(ctx, st.emitted); err != nil {
 			return fmt.Errorf("publishing emitted events: %w", err)
+		}
+		for _, f := range st.flush {
+			if err := s.FlushOutbox(ctx, f[0], f[1]); err != nil {
+				return fmt.Errorf("publishing emitted events: %w", err)
+			}
 		}
 		if s.NC != nil {
 			for _, a := range st.announce {

@@ -28,8 +28,9 @@ func TestBatched_SharedTransaction(t *testing.T) {
 			if err := tx.Emit(ctx, "events.shared.done", "done:"+m.EventID, map[string]string{"id": m.EventID}); err != nil {
 				return err
 			}
-			if string(m.Data) == "fail-once" && failures.Add(1) == 1 {
-				return errors.New("first attempt fails after emitting")
+			if string(m.Data) == "fail-once" && m.Attempt == 1 {
+				failures.Add(1)
+				return errors.New("first delivery fails after emitting")
 			}
 			if string(m.Data) == "bad-sql" {
 				// A failed statement inside Apply's savepoint must not
@@ -69,6 +70,11 @@ func TestBatched_SharedTransaction(t *testing.T) {
 	}
 	h.waitSettled(streams.StreamIngest, "shared")
 
+	// The first delivery of ev-10 failed twice: in the batch without
+	// savepoints (which was dropped), then in the rerun with them.
+	if got := failures.Load(); got != 2 {
+		t.Errorf("ev-10's first delivery ran %d times, want 2", got)
+	}
 	ctx := ctxT(t, 10*time.Second)
 	var processed, outbox, results int
 	if err := h.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM processed WHERE processor='shared'),
