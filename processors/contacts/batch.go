@@ -204,8 +204,8 @@ func (h *handler) handleBatch(ctx context.Context, msgs []*processors.Message) (
 		if applied[j] == nil {
 			c := items[j].c
 			c.steps["lead_ms"] = writeMS
-			c.steps["batch_size"] = float64(len(take))
-			m.SetOutcome("", map[string]any{"steps": c.steps, "result": results[j]})
+			// The batch's size beside the steps (which are all milliseconds).
+			m.SetOutcome("", map[string]any{"steps": c.steps, "result": results[j], "batch_size": len(take)})
 		}
 	}
 	return errs, finish

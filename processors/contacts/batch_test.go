@@ -94,7 +94,7 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 	got := snapshot(t, env)
 	gotResults := results(t, env)
 
-	if n := env.Count(`SELECT count(*) FROM event_outcomes WHERE (detail->'steps'->>'batch_size')::int > 1`); n < leads/2 {
+	if n := env.Count(`SELECT count(*) FROM event_outcomes WHERE (detail->>'batch_size')::int > 1`); n < leads/2 {
 		t.Errorf("only %d events were applied in batches of more than one; the test covers less than intended", n)
 	}
 	for _, table := range []string{"contacts", "leads"} {
