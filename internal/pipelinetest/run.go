@@ -108,6 +108,45 @@ func (e *Env) WaitIdle(total time.Duration, stream, durable string) {
 			return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
 				stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
 		}
+		// The pending count of a consumer with several filters catches up
+		// with a publish asynchronously: also wait until the last message
+		// its filters match has been delivered.
+		last, err := lastMatching(ctx, e.JS, stream, info.Config)
+		if err != nil {
+			return err
+		}
+		if info.Delivered.Stream < last {
+			return fmt.Errorf("%s/%s: delivered up to %d, the stream holds a match at %d",
+				stream, durable, info.Delivered.Stream, last)
+		}
 		return nil
 	})
+}
+
+// lastMatching is the stream sequence of the last message a consumer's
+// filters match (0 if none).
+func lastMatching(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (uint64, error) {
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	filters := cfg.FilterSubjects
+	if cfg.FilterSubject != "" {
+		filters = append(filters, cfg.FilterSubject)
+	}
+	if len(filters) == 0 {
+		filters = []string{">"}
+	}
+	var last uint64
+	for _, f := range filters {
+		m, err := st.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }
