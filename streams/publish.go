@@ -29,21 +29,7 @@ type Publisher struct {
 // acknowledgement. It returns only once the stream has the message, or with an
 // error wrapping ErrPublish.
 func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, error) {
-	if msg.Header.Get(nats.MsgIdHdr) == "" {
-		return nil, fmt.Errorf("%w: %s has no %s", ErrPublish, msg.Subject, nats.MsgIdHdr)
-	}
-	f, err := p.JS.PublishMsgAsync(msg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
-	}
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %v", ErrPublish, ctx.Err())
-	}
+	return p.publish(ctx, msg, nil)
 }
 
 // PublishTimeout is Publish(ctx', msg) with ctx' = context.WithTimeout(ctx, d),
@@ -55,6 +41,11 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg) (*jetstream.PubA
 func (p *Publisher) PublishTimeout(ctx context.Context, msg *nats.Msg, d time.Duration) (*jetstream.PubAck, error) {
 	t := p.startTimer(d)
 	defer p.stopTimer(t)
+	return p.publish(ctx, msg, t.C)
+}
+
+// publish is Publish with an extra deadline (nil: none but ctx's).
+func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, deadline <-chan time.Time) (*jetstream.PubAck, error) {
 	if msg.Header.Get(nats.MsgIdHdr) == "" {
 		return nil, fmt.Errorf("%w: %s has no %s", ErrPublish, msg.Subject, nats.MsgIdHdr)
 	}
@@ -69,7 +60,7 @@ func (p *Publisher) PublishTimeout(ctx context.Context, msg *nats.Msg, d time.Du
 		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %v", ErrPublish, ctx.Err())
-	case <-t.C:
+	case <-deadline:
 		return nil, fmt.Errorf("%w: %v", ErrPublish, context.DeadlineExceeded)
 	}
 }
