@@ -154,27 +154,24 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 	return err
 }
 
-// FlushOutbox publishes and deletes the outbox rows one event left behind
-// (its transaction committed but the publish did not finish): the
-// redelivery of that event calls it.
-func (s *Store) FlushOutbox(ctx context.Context, processor, eventID string) error {
-	q, args := `SELECT id, subject, msg_id, headers, body FROM outbox
-		WHERE processor=$1 AND event_id=$2 ORDER BY id`, []any{processor, eventID}
-	rows, err := s.DB.Query(ctx, q, args...)
+// FlushOutbox publishes and deletes the outbox rows events left behind
+// (their transaction committed but the publish did not finish): the
+// redeliveries of those events call it.
+func (s *Store) FlushOutbox(ctx context.Context, processor string, eventIDs ...string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	rows, err := s.DB.Query(ctx, `SELECT id, subject, msg_id, headers, body FROM outbox
+		WHERE processor = $1 AND event_id = ANY($2) ORDER BY id`, processor, eventIDs)
 	if err != nil {
 		return err
 	}
-	var rs []outboxRow
-	for rows.Next() {
+	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
 		var r outboxRow
-		if err := rows.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body); err != nil {
-			rows.Close()
-			return err
-		}
-		rs = append(rs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := row.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body)
+		return r, err
+	})
+	if err != nil {
 		return err
 	}
 	return s.publish(ctx, rs)

@@ -127,7 +127,7 @@ func (s *Store) ApplyBatch(ctx context.Context, processor string, ms []*Message,
 			}
 		}
 		if len(done) > 0 {
-			if err := s.flushOutboxes(ctx, processor, ms, done); err != nil {
+			if err := s.FlushOutbox(ctx, processor, eventIDs(ms, done)...); err != nil {
 				return fmt.Errorf("publishing emitted events: %w", err)
 			}
 		}
@@ -173,25 +173,6 @@ func (s *Store) deleteOutbox(ctx context.Context, processor string, ms []*Messag
 	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE processor = $1 AND event_id = ANY($2)`,
 		processor, eventIDs(ms, idx))
 	return err
-}
-
-// flushOutboxes is FlushOutbox for the messages at idx, in one query (a
-// replay of applied events usually finds nothing).
-func (s *Store) flushOutboxes(ctx context.Context, processor string, ms []*Message, idx []int) error {
-	rows, err := s.DB.Query(ctx, `SELECT id, subject, msg_id, headers, body FROM outbox
-		WHERE processor = $1 AND event_id = ANY($2) ORDER BY id`, processor, eventIDs(ms, idx))
-	if err != nil {
-		return err
-	}
-	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
-		var r outboxRow
-		err := row.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body)
-		return r, err
-	})
-	if err != nil {
-		return err
-	}
-	return s.publish(ctx, rs)
 }
 
 func eventIDs(ms []*Message, idx []int) []string {

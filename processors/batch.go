@@ -231,31 +231,9 @@ func (w *worker) finishBatch(b *pulled) {
 // but messages sharing an order key one after the other in stream order.
 func (w *worker) runSingles(b *pulled) {
 	var wg sync.WaitGroup
-	tails := map[string]chan struct{}{}
 	for _, i := range b.single {
-		var waits []chan struct{}
-		done := make(chan struct{})
-		for _, k := range b.keys[i] {
-			if t := tails[k]; t != nil {
-				waits = append(waits, t)
-			}
-			tails[k] = done
-		}
 		w.sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer w.release(1)
-			defer close(done)
-			if len(waits) > 0 {
-				stop := w.keepAlive(b.ms[i])
-				for _, t := range waits {
-					<-t
-				}
-				stop()
-			}
-			w.handle(b.jms[i], b.ms[i])
-		}()
+		w.run(b.jms[i], b.ms[i], b.keys[i], &wg)
 	}
 	wg.Wait()
 }
@@ -354,19 +332,11 @@ func InOrder(h HandlerFunc) BatchFunc {
 	return func(ctx context.Context, ms []*Message) ([]error, FinishFunc) {
 		errs := make([]error, len(ms))
 		for i, m := range ms {
-			errs[i] = callOne(ctx, h, m)
+			var perr error
+			if errs[i], perr = callRecovering(ctx, h, m); perr != nil {
+				errs[i] = ErrOneByOne // Handler meets the panic again and dead-letters it
+			}
 		}
 		return errs, nil
 	}
-}
-
-// callOne runs h, handing a panicking message back to be dead-lettered on
-// its own.
-func callOne(ctx context.Context, h HandlerFunc, m *Message) (err error) {
-	defer func() {
-		if recover() != nil {
-			err = ErrOneByOne // Handler meets the panic again and dead-letters it
-		}
-	}()
-	return h(ctx, m)
 }

@@ -204,10 +204,19 @@ func (w *worker) release(n int) {
 func (w *worker) start(jm jetstream.Msg) {
 	m := newMessage(jm)
 	var keys []string
-	var waits []chan struct{}
-	var done chan struct{}
 	if w.p.OrderKeys != nil {
 		keys = w.orderKeys(m)
+	}
+	w.run(jm, m, keys, &w.wg)
+}
+
+// run handles m in its own goroutine (counted in wg), after the earlier
+// messages sharing one of its keys, and releases its slot when done. Called
+// in delivery order, so each key's chain follows the stream.
+func (w *worker) run(jm jetstream.Msg, m *Message, keys []string, wg *sync.WaitGroup) {
+	var waits []chan struct{}
+	var done chan struct{}
+	if len(keys) > 0 {
 		done = make(chan struct{})
 		w.mu.Lock()
 		for _, k := range keys {
@@ -218,9 +227,9 @@ func (w *worker) start(jm jetstream.Msg) {
 		}
 		w.mu.Unlock()
 	}
-	w.wg.Add(1)
+	wg.Add(1)
 	go func() {
-		defer w.wg.Done()
+		defer wg.Done()
 		defer w.release(1)
 		if len(waits) > 0 {
 			// Keep the delivery alive while earlier messages run.

@@ -55,7 +55,7 @@ func (s *Store) runShared(ctx context.Context, h HandlerFunc, ms []*Message, sav
 	for i, m := range ms {
 		m.outcome = nil // a first, undone run may have set it
 		var perr error
-		if errs[i], perr = callShared(bctx, h, m); perr != nil {
+		if errs[i], perr = callRecovering(bctx, h, m); perr != nil {
 			return fail(perr) // a panic: the transaction is in an unknown state
 		}
 		if st.failed {
@@ -70,8 +70,9 @@ func (s *Store) runShared(ctx context.Context, h HandlerFunc, ms []*Message, sav
 	return errs, st.finish(s), false
 }
 
-// callShared runs h, turning a panic into an error for the whole batch.
-func callShared(ctx context.Context, h HandlerFunc, m *Message) (herr, panicErr error) {
+// callRecovering runs h; a panic comes back as panicErr (with its stack),
+// for the batch to decide what it means.
+func callRecovering(ctx context.Context, h HandlerFunc, m *Message) (herr, panicErr error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicErr = fmt.Errorf("handler panic on seq %d: %v\n%s", m.StreamSeq, p, debug.Stack())
@@ -89,7 +90,7 @@ type sharedTx struct {
 	failed     bool // an Apply without a savepoint failed: the run is void
 	emitted    []outboxRow
 	announce   []announcement
-	flush      [][2]string // (processor, event id) applied before: outbox leftovers
+	flush      map[string][]string // processor → ids applied before: outbox leftovers
 }
 
 // apply is Store.Apply inside the shared transaction.
@@ -111,7 +112,10 @@ func (st *sharedTx) apply(ctx context.Context, processor string, m *Message, fn 
 	case errors.Is(err, ErrAlreadyProcessed):
 		// Published after the commit, not on another connection while
 		// this transaction holds its locks.
-		st.flush = append(st.flush, [2]string{processor, m.EventID})
+		if st.flush == nil {
+			st.flush = map[string][]string{}
+		}
+		st.flush[processor] = append(st.flush[processor], m.EventID)
 	}
 	return err
 }
@@ -144,8 +148,8 @@ func (st *sharedTx) finish(s *Store) FinishFunc {
 		if err := s.publish(ctx, st.emitted); err != nil {
 			return fmt.Errorf("publishing emitted events: %w", err)
 		}
-		for _, f := range st.flush {
-			if err := s.FlushOutbox(ctx, f[0], f[1]); err != nil {
+		for processor, ids := range st.flush {
+			if err := s.FlushOutbox(ctx, processor, ids...); err != nil {
 				return fmt.Errorf("publishing emitted events: %w", err)
 			}
 		}
