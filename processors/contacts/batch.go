@@ -21,11 +21,12 @@ import (
 // one-event path (handle), which still takes Facebook leads, invalid
 // payloads and any batch whose transaction failed.
 
-// batchItem is one fresh event of a batch.
+// batchItem is one event of a batch the batch path takes.
 type batchItem struct {
-	m *processors.Message
-	c *candidate
-	w Weights
+	at int // index in the batch the runner gave
+	m  *processors.Message
+	c  *candidate
+	w  Weights
 }
 
 // identity is one value of an identity column in a workspace.
@@ -102,7 +103,7 @@ func (h *handler) handleBatch(ctx context.Context, msgs []*processors.Message) (
 			errs[i] = processors.ErrOneByOne
 			continue
 		}
-		items = append(items, batchItem{m: m, c: c, w: w})
+		items = append(items, batchItem{at: i, m: m, c: c, w: w})
 		take = append(take, m)
 	}
 	if len(take) == 0 {
@@ -199,8 +200,7 @@ func (h *handler) handleBatch(ctx context.Context, msgs []*processors.Message) (
 		return nil
 	})
 	for j, m := range take {
-		i := indexOf(msgs, m)
-		errs[i] = applied[j]
+		errs[items[j].at] = applied[j]
 		if applied[j] == nil {
 			c := items[j].c
 			c.steps["lead_ms"] = writeMS
@@ -209,16 +209,6 @@ func (h *handler) handleBatch(ctx context.Context, msgs []*processors.Message) (
 		}
 	}
 	return errs, finish
-}
-
-// indexOf finds m in ms (batches are small; ms keeps delivery order).
-func indexOf(ms []*processors.Message, m *processors.Message) int {
-	for i, x := range ms {
-		if x == m {
-			return i
-		}
-	}
-	return -1
 }
 
 // loadContacts reads and row-locks every contact holding an identity value
