@@ -3,7 +3,7 @@
 // JetStream publishes) and the pipeline against them in the same run — the
 // gateway (the real binary), end-to-end latency (the real binary in serve
 // mode), the contacts projection draining a backlog and a rebuild — and
-// prints every figure next to its target (DESIGN §9). See README.md.
+// prints every figure next to its target. See README.md.
 package bench
 
 import (
@@ -28,7 +28,7 @@ import (
 
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/processors/replay"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/streams"
 )
 

@@ -93,7 +93,7 @@ func TestBench_Smoke(t *testing.T) {
 		}
 	}
 
-	// Every figure is there, with its target where DESIGN §9 sets one.
+	// Every figure is there, with its target where the README sets one.
 	targets := 0
 	for _, f := range res.Figures {
 		if f.Met != nil {

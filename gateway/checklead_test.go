@@ -4,20 +4,20 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 )
 
 // referenceLeadChecks is the lead webhook's validation as it was before the
-// single parse: checkSyntax, then normalize's Parse, Apply and Normalize.
+// single parse: checkSyntax, then lead's Parse, Apply and Normalize.
 func referenceLeadChecks(mt string, body []byte, mapping map[string]string, region string) error {
 	if err := checkSyntax(mt, body); err != nil {
 		return err
 	}
-	vals, err := normalize.Parse(mt, body)
+	vals, err := lead.Parse(mt, body)
 	if err != nil {
 		return parseError(err)
 	}
-	_, ferrs := normalize.Normalize(normalize.Apply(vals, normalize.Mapping(mapping)), region)
+	_, ferrs := lead.Normalize(lead.Apply(vals, lead.Mapping(mapping)), region)
 	if len(ferrs) > 0 {
 		return validationError("the lead is invalid", ferrs)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 )
 
 // checkLead is checkSyntax followed by validateLead's checks, answering 400
@@ -13,17 +13,17 @@ import (
 // event being rejected later by the contacts processor. The processor runs
 // the same checks again: the stream is the source of truth.
 //
-// The body is parsed once: a JSON body normalize.Parse accepts is valid
-// UTF-8, valid JSON (normalize's FuzzParse holds it to encoding/json) and an
+// The body is parsed once: a JSON body lead.Parse accepts is valid
+// UTF-8, valid JSON (lead's FuzzParse holds it to encoding/json) and an
 // object, so checkSyntax — encoding/json's validator, 8% of a request's CPU —
 // runs only when Parse fails (its error, if any, still comes first) or for
 // forms (whose syntax check is only UTF-8). FuzzCheckLead compares the
 // result with the two checks run in order.
 //
 // Normalize proves common North American numbers valid without
-// libphonenumber (normalize's NANP fast path), which was half of this check.
+// libphonenumber (the lead package's NANP fast path), which was half of this check.
 func checkLead(mt string, body []byte, mapping map[string]string, region string) error {
-	vals, err := normalize.Parse(mt, body)
+	vals, err := lead.Parse(mt, body)
 	if err != nil || mt != ctJSON {
 		if serr := checkSyntax(mt, body); serr != nil {
 			return serr
@@ -32,7 +32,7 @@ func checkLead(mt string, body []byte, mapping map[string]string, region string)
 	if err != nil {
 		return parseError(err)
 	}
-	_, ferrs := normalize.Normalize(normalize.Apply(vals, normalize.Mapping(mapping)), region)
+	_, ferrs := lead.Normalize(lead.Apply(vals, lead.Mapping(mapping)), region)
 	if len(ferrs) > 0 {
 		return validationError("the lead is invalid", ferrs)
 	}
@@ -41,12 +41,12 @@ func checkLead(mt string, body []byte, mapping map[string]string, region string)
 
 // validateForm checks a website form: required fields for its type and value
 // formats. It returns the parsed values for the dedup id.
-func validateForm(formType, mt string, body []byte, region string) (normalize.Values, error) {
-	vals, err := normalize.Parse(mt, body)
+func validateForm(formType, mt string, body []byte, region string) (lead.Values, error) {
+	vals, err := lead.Parse(mt, body)
 	if err != nil {
 		return nil, parseError(err)
 	}
-	_, ferrs := normalize.NormalizeForm(formType, normalize.Apply(vals, nil), region)
+	_, ferrs := lead.NormalizeForm(formType, lead.Apply(vals, nil), region)
 	if len(ferrs) > 0 {
 		return nil, validationError("the form is invalid", ferrs)
 	}
@@ -54,14 +54,14 @@ func validateForm(formType, mt string, body []byte, region string) (normalize.Va
 }
 
 func parseError(err error) error {
-	var pe *normalize.ParseError
+	var pe *lead.ParseError
 	if errors.As(err, &pe) {
 		code := CodeMalformed
 		switch pe.Code {
-		case normalize.CodeNotObject, normalize.CodeTooDeep, normalize.CodeTooManyFields,
-			normalize.CodeDuplicateKey, normalize.CodeKeyTooLong, normalize.CodeEmptyBody:
+		case lead.CodeNotObject, lead.CodeTooDeep, lead.CodeTooManyFields,
+			lead.CodeDuplicateKey, lead.CodeKeyTooLong, lead.CodeEmptyBody:
 			code = CodeInvalid
-		case normalize.CodeUnsupportedMediaType:
+		case lead.CodeUnsupportedMediaType:
 			code = CodeUnsupportedMedia
 		}
 		return &Error{Code: code, Message: pe.Msg, Details: []Detail{{Code: pe.Code, Message: pe.Msg}}}
@@ -69,7 +69,7 @@ func parseError(err error) error {
 	return errf(CodeMalformed, "body could not be parsed")
 }
 
-func validationError(msg string, ferrs []normalize.FieldError) error {
+func validationError(msg string, ferrs []lead.FieldError) error {
 	e := &Error{Code: CodeValidation, Message: msg}
 	for _, f := range ferrs {
 		e.Details = append(e.Details, Detail{Field: f.Field, Code: f.Code, Message: f.Message})

@@ -33,7 +33,7 @@ const (
 	SubjectSubscriptionCreated = "events.subscription.created"
 )
 
-// Envelope headers carried by every raw event in INGEST (DESIGN §4).
+// Envelope headers carried by every raw event in INGEST.
 const (
 	HdrMsgID            = "Nats-Msg-Id"
 	HdrSource           = "Hs-Source" // stripe | webhook | form | facebook | mailerlite

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 )
 
 const contactsUsage = `contacts forget CONTACT_ID [--reason R] [--purge-streams] [--json]

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/dlq"
+	"github.com/hookstream/hookstream/ops/dlq"
 )
 
 const dlqUsage = `dlq <list|show|retry|discard> [flags]

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 )
 
 const eventsUsage = `events <show|list> [flags]

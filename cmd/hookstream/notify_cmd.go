@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/notify"
 )

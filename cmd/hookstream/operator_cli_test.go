@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors/notify"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/gateway"
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/notify"
 )

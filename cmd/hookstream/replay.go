@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/processors/replay"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/streams"
 )
 

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/dlq"
+	"github.com/hookstream/hookstream/ops/dlq"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

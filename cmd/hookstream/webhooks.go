@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/projections"
 )
 
@@ -222,7 +222,7 @@ func webhookFromFlags(workspace, name, auth, secret, hmacHeader, encoding, token
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("--mapping %s: %w", mappingFile, err)
 		}
-		if err := normalize.Mapping(m).Validate(); err != nil {
+		if err := lead.Mapping(m).Validate(); err != nil {
 			return nil, fmt.Errorf("--mapping %s: %w", mappingFile, err)
 		}
 		w.FieldMapping = m

@@ -1,5 +1,5 @@
 // Package verify checks webhook request signatures and credentials over the raw
-// body bytes, before anything is parsed or published (DESIGN §3).
+// body bytes, before anything is parsed or published.
 //
 // Every verifier compares in constant time, fails closed (no secret or an unknown
 // scheme is an error, never a pass) and returns a *Error whose Reason is a stable

@@ -32,7 +32,7 @@ const (
 	ReasonMisconfigured Reason = "misconfigured"
 )
 
-// Status is the HTTP status the gateway should answer for r (DESIGN §3): 401 for
+// Status is the HTTP status the gateway should answer for r: 401 for
 // anything about the signature or credentials, 400 for a bad payload, and 500 for
 // a misconfiguration (the sender did nothing wrong and should retry once an
 // operator fixes the config; nothing is published either way).

@@ -192,7 +192,7 @@ func (e *Env) MessagesWithID(stream, filter, id string) []Msg {
 }
 
 // Raw is a raw event as the gateway publishes it to INGEST; Publish fills
-// the envelope headers (DESIGN §4). Use it for input the gateway would
+// the envelope headers. Use it for input the gateway would
 // refuse, or to publish without HTTP.
 type Raw struct {
 	Subject     string // e.g. "ingest.webhook.<id>" (required)

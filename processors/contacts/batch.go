@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -68,7 +68,7 @@ func identityValues(c *contact) map[string]string {
 
 // match is store.go's match against the index: CRM id, then phone, then
 // e-mail, among contacts that are not erased.
-func (x *contactIndex) match(ws string, f normalize.Fields) (*contact, string) {
+func (x *contactIndex) match(ws string, f lead.Fields) (*contact, string) {
 	for _, t := range []struct{ kind, col, val string }{
 		{"crm_id", "crm_id", f.CRMID}, {"phone", "phone", f.Phone}, {"email", "email", f.Email},
 	} {

@@ -12,14 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/streams"
 )
 
 // candidate is what a raw event says about a person, normalized.
 type candidate struct {
-	fields   normalize.Fields
-	invalid  []normalize.FieldError
+	fields   lead.Fields
+	invalid  []lead.FieldError
 	parseErr error
 	source   string
 	formType string
@@ -32,12 +32,12 @@ func (h *handler) extract(ctx context.Context, m *processors.Message) *candidate
 	c := &candidate{source: m.Header.Get(streams.HdrSource), steps: map[string]float64{}}
 	t0 := time.Now()
 	ct := m.Header.Get(streams.HdrContentType)
-	vals, err := normalize.Parse(ct, m.Data)
+	vals, err := lead.Parse(ct, m.Data)
 	if err != nil {
 		c.parseErr = err
 		return c
 	}
-	var mapping normalize.Mapping
+	var mapping lead.Mapping
 	if c.source == streams.SourceWebhook && m.WebhookID != "" {
 		mapping, err = h.mappings.get(ctx, m.WebhookID)
 		if err != nil {
@@ -51,7 +51,7 @@ func (h *handler) extract(ctx context.Context, m *processors.Message) *candidate
 			c.formType = streams.SubjectTail(m.Subject, streams.SubjectIngestForm)
 		}
 	}
-	f := normalize.Apply(vals, mapping)
+	f := lead.Apply(vals, mapping)
 	t1 := time.Now()
 	c.steps["mapping_ms"] = ms(t1.Sub(t0))
 	c.normalize(f, h.cfg.DefaultRegion)
@@ -59,9 +59,9 @@ func (h *handler) extract(ctx context.Context, m *processors.Message) *candidate
 	return c
 }
 
-func (c *candidate) normalize(f normalize.Fields, region string) {
+func (c *candidate) normalize(f lead.Fields, region string) {
 	if c.formType != "" {
-		c.fields, c.invalid = normalize.NormalizeForm(c.formType, f, region)
+		c.fields, c.invalid = lead.NormalizeForm(c.formType, f, region)
 		// Signing up for the newsletter is consent to marketing e-mail by
 		// itself, unless the form says otherwise.
 		if c.formType == "newsletter" && c.fields.MarketingConsent == nil {
@@ -70,7 +70,7 @@ func (c *candidate) normalize(f normalize.Fields, region string) {
 		}
 		return
 	}
-	c.fields, c.invalid = normalize.Normalize(f, region)
+	c.fields, c.invalid = lead.Normalize(f, region)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -94,7 +94,7 @@ func (h *handler) orderKeys(m *processors.Message) []string {
 }
 
 // identityKeys are the advisory-lock and ordering keys of a candidate.
-func identityKeys(workspace string, f normalize.Fields) []string {
+func identityKeys(workspace string, f lead.Fields) []string {
 	var ks []string
 	if f.CRMID != "" {
 		ks = append(ks, workspace+"\x1fcrm\x1f"+f.CRMID)
@@ -117,7 +117,7 @@ type mappingCache struct {
 }
 
 type mappingEntry struct {
-	mapping normalize.Mapping
+	mapping lead.Mapping
 	at      time.Time
 }
 
@@ -125,7 +125,7 @@ func newMappingCache(db *pgxpool.Pool, now func() time.Time) *mappingCache {
 	return &mappingCache{db: db, now: now, m: map[string]mappingEntry{}}
 }
 
-func (c *mappingCache) get(ctx context.Context, webhookID string) (normalize.Mapping, error) {
+func (c *mappingCache) get(ctx context.Context, webhookID string) (lead.Mapping, error) {
 	c.mu.Lock()
 	e, ok := c.m[webhookID]
 	c.mu.Unlock()

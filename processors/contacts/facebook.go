@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 )
 
 // fetchFacebook returns the lead's field data: from facebook_leads when it
 // was fetched before (replays never call the Graph API again), otherwise
 // from GET {graph}/{leadgen_id}?access_token=….
-func (h *handler) fetchFacebook(ctx context.Context, m *processors.Message) (normalize.Values, error) {
+func (h *handler) fetchFacebook(ctx context.Context, m *processors.Message) (lead.Values, error) {
 	var v struct {
 		LeadgenID json.Number `json:"leadgen_id"`
 		FormID    json.Number `json:"form_id"`
@@ -42,7 +42,7 @@ func (h *handler) fetchFacebook(ctx context.Context, m *processors.Message) (nor
 			return nil, err
 		}
 	}
-	vals, err := normalize.FacebookFieldData(body)
+	vals, err := lead.FacebookFieldData(body)
 	if err != nil {
 		return nil, processors.Reject(fmt.Errorf("facebook lead %s: %w", id, err))
 	}

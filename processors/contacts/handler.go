@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -35,13 +35,13 @@ type Result struct {
 	RequestID      string                 `json:"request_id,omitempty"`
 	EventID        string                 `json:"event_id"`
 	Conflicts      []string               `json:"conflicts,omitempty"`
-	Errors         []normalize.FieldError `json:"errors,omitempty"`
+	Errors         []lead.FieldError `json:"errors,omitempty"`
 }
 
 func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	start := time.Now()
 	c, _ := m.Scratch.(*candidate)
-	var pe *normalize.ParseError
+	var pe *lead.ParseError
 	if c == nil || (c.parseErr != nil && !errors.As(c.parseErr, &pe)) {
 		if m.Header.Get(streams.HdrSource) == streams.SourceFacebook {
 			vals, err := h.fetchFacebook(ctx, m)
@@ -50,7 +50,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 			}
 			c = &candidate{source: streams.SourceFacebook, steps: map[string]float64{"fetch_ms": ms(time.Since(start))}}
 			t := time.Now()
-			c.normalize(normalize.Apply(vals, nil), h.cfg.DefaultRegion)
+			c.normalize(lead.Apply(vals, nil), h.cfg.DefaultRegion)
 			c.steps["validation_ms"] = ms(time.Since(t))
 		} else {
 			c = h.extract(ctx, m)
@@ -200,7 +200,7 @@ func processingTime(now, received, start time.Time) string {
 
 // reject records the answer for ?wait and dead-letters the event as invalid:
 // an operator can fix the mapping and retry it from the DLQ.
-func (h *handler) reject(ctx context.Context, m *processors.Message, msg string, ferrs []normalize.FieldError, start time.Time) error {
+func (h *handler) reject(ctx context.Context, m *processors.Message, msg string, ferrs []lead.FieldError, start time.Time) error {
 	// An event applied before (a sender retry, a redelivery after the
 	// webhook's mapping changed) stays applied: no rejection, no DLQ.
 	if done, err := processors.Processed(ctx, h.store.DB, Name, m.EventID); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 )
 
 // Weights score a lead from 0 to 100 (the sum is capped at 100).
@@ -42,7 +42,7 @@ func (w Weights) Validate() error {
 }
 
 // Score computes a lead's score.
-func (w Weights) Score(f normalize.Fields, repeat bool) int {
+func (w Weights) Score(f lead.Fields, repeat bool) int {
 	s := 0
 	add := func(ok bool, v int) {
 		if ok {

@@ -7,7 +7,7 @@ import (
 	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 )
 
 func TestWeightsScore(t *testing.T) {
@@ -15,22 +15,22 @@ func TestWeightsScore(t *testing.T) {
 	w := contacts.DefaultWeights()
 	cases := []struct {
 		name   string
-		f      normalize.Fields
+		f      lead.Fields
 		repeat bool
 		want   int
 	}{
-		{"nothing", normalize.Fields{}, false, 0},
-		{"phone", normalize.Fields{Phone: "+16265550100"}, false, 20},
-		{"email", normalize.Fields{Email: "a@example.com"}, false, 15},
-		{"consent yes", normalize.Fields{MarketingConsent: &yes}, false, 10},
-		{"consent no", normalize.Fields{MarketingConsent: &no}, false, 0},
-		{"product", normalize.Fields{Product: "Bath"}, false, 15},
-		{"service interest", normalize.Fields{ServiceInterest: "Bath"}, false, 15},
-		{"product and service count once", normalize.Fields{Product: "a", ServiceInterest: "b"}, false, 15},
-		{"company", normalize.Fields{Company: "Acme"}, false, 10},
-		{"utm", normalize.Fields{UTM: map[string]string{"utm_source": "g", "utm_medium": "cpc", "utm_campaign": "x"}}, false, 15},
-		{"repeat", normalize.Fields{}, true, 15},
-		{"everything", normalize.Fields{Phone: "p", Email: "e", MarketingConsent: &yes, Product: "p", Company: "c",
+		{"nothing", lead.Fields{}, false, 0},
+		{"phone", lead.Fields{Phone: "+16265550100"}, false, 20},
+		{"email", lead.Fields{Email: "a@example.com"}, false, 15},
+		{"consent yes", lead.Fields{MarketingConsent: &yes}, false, 10},
+		{"consent no", lead.Fields{MarketingConsent: &no}, false, 0},
+		{"product", lead.Fields{Product: "Bath"}, false, 15},
+		{"service interest", lead.Fields{ServiceInterest: "Bath"}, false, 15},
+		{"product and service count once", lead.Fields{Product: "a", ServiceInterest: "b"}, false, 15},
+		{"company", lead.Fields{Company: "Acme"}, false, 10},
+		{"utm", lead.Fields{UTM: map[string]string{"utm_source": "g", "utm_medium": "cpc", "utm_campaign": "x"}}, false, 15},
+		{"repeat", lead.Fields{}, true, 15},
+		{"everything", lead.Fields{Phone: "p", Email: "e", MarketingConsent: &yes, Product: "p", Company: "c",
 			UTM: map[string]string{"utm_source": "g", "utm_medium": "cpc"}}, true, 100},
 	}
 	for _, c := range cases {
@@ -39,7 +39,7 @@ func TestWeightsScore(t *testing.T) {
 		}
 	}
 	heavy := contacts.Weights{Phone: 80, Email: 80}
-	if got := heavy.Score(normalize.Fields{Phone: "p", Email: "e"}, false); got != 100 {
+	if got := heavy.Score(lead.Fields{Phone: "p", Email: "e"}, false); got != 100 {
 		t.Errorf("capped score %d", got)
 	}
 	if err := (contacts.Weights{Phone: -1}).Validate(); err == nil {

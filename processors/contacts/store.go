@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hookstream/hookstream/processors/contacts/normalize"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/processors/events"
 )
 
@@ -58,7 +58,7 @@ func lockIdentities(ctx context.Context, tx pgx.Tx, keys []string) error {
 // lock the second would write back a copy read before the first committed.
 // After waiting, Postgres re-checks the key on the committed row, so a
 // contact whose key the first event changed is no longer matched by it.
-func match(ctx context.Context, tx pgx.Tx, workspace string, f normalize.Fields) (*contact, string, error) {
+func match(ctx context.Context, tx pgx.Tx, workspace string, f lead.Fields) (*contact, string, error) {
 	tries := []struct{ kind, col, val string }{
 		{"crm_id", "crm_id", f.CRMID}, {"phone", "phone", f.Phone}, {"email", "email", f.Email},
 	}
@@ -93,7 +93,7 @@ func takenInDB(ctx context.Context, tx pgx.Tx) takenFunc {
 // already applied only fills empty fields; a newer event overwrites with its
 // non-empty values. Identity values another contact already holds are left
 // alone (they would break uniqueness); the conflicts are reported.
-func merge(c *contact, f normalize.Fields, at time.Time, taken takenFunc) (conflicts []string, err error) {
+func merge(c *contact, f lead.Fields, at time.Time, taken takenFunc) (conflicts []string, err error) {
 	newer := !at.Before(c.SourceTime)
 	set := func(dst *string, v string) {
 		if v != "" && (newer || *dst == "") {
@@ -148,7 +148,7 @@ func merge(c *contact, f normalize.Fields, at time.Time, taken takenFunc) (confl
 	return conflicts, nil
 }
 
-func newContact(workspace, eventID string, f normalize.Fields, at, received time.Time) *contact {
+func newContact(workspace, eventID string, f lead.Fields, at, received time.Time) *contact {
 	c := &contact{SourceTime: at, CreatedAt: received, UpdatedAt: received}
 	c.ID = stableID("ct_", workspace, eventID)
 	c.WorkspaceID = workspace

@@ -1,7 +1,7 @@
 // Package clustertest runs the pipeline on a three-node JetStream cluster:
 // embedded nats-servers joined by routes on loopback, R3 streams, the real
 // gateway and contacts processor, and a stream leader killed mid-load.
-package clustertest
+package cluster
 
 import (
 	"bytes"

@@ -12,7 +12,7 @@ import (
 	"github.com/hookstream/hookstream/projections"
 )
 
-// pgOutage is how long Postgres is down (issue 8: 20 s).
+// pgOutage is how long Postgres is down (20 s: long enough that processors retry and the gateway serves from its cache).
 const pgOutage = 20 * time.Second
 
 // TestPostgresOutage stops the Postgres that `serve` uses (DATABASE_URL, a

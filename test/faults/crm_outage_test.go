@@ -19,8 +19,8 @@ import (
 	"github.com/hookstream/hookstream/streams"
 )
 
-// The CRM is down for crmOutage, counted from its first request. Issue 8
-// says a minute; 10 s shows the same thing — the breaker opens after
+// The CRM is down for crmOutage, counted from its first request. A real
+// outage lasts minutes; 10 s shows the same thing — the breaker opens after
 // crmThreshold failures and lets one probe through per crmCooldown — at a
 // sixth of the cost: with the crm processor's fixed retry backoff (1 s
 // doubling, capped at 5 min) a minute-long outage would leave the last

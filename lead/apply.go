@@ -1,4 +1,4 @@
-package normalize
+package lead
 
 import (
 	"errors"
@@ -163,7 +163,7 @@ func resolveTarget(t string) (target, string, bool) {
 // already in SanitizeName form.
 func (m Mapping) Validate() error {
 	if len(m) > maxMappingEntries {
-		return errors.New("normalize: mapping has more than " + strconv.Itoa(maxMappingEntries) + " entries")
+		return errors.New("lead: mapping has more than " + strconv.Itoa(maxMappingEntries) + " entries")
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -173,10 +173,10 @@ func (m Mapping) Validate() error {
 	for _, in := range keys {
 		t := m[in]
 		if in == "" || len(in) > MaxPathLen || !utf8.ValidString(in) || strings.IndexByte(in, 0) >= 0 {
-			return errors.New("normalize: mapping input path " + strconv.Quote(truncate(in, 100)) + " is empty, too long or not valid text")
+			return errors.New("lead: mapping input path " + strconv.Quote(truncate(in, 100)) + " is empty, too long or not valid text")
 		}
 		if _, _, ok := resolveTarget(t); !ok {
-			return errors.New("normalize: mapping " + strconv.Quote(truncate(in, 100)) + " -> " + strconv.Quote(truncate(t, 100)) + ": unknown contact field")
+			return errors.New("lead: mapping " + strconv.Quote(truncate(in, 100)) + " -> " + strconv.Quote(truncate(t, 100)) + ": unknown contact field")
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package normalize
+package lead
 
 import (
 	"math/rand/v2"
@@ -10,7 +10,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// The phone fast path must never accept what normalize (libphonenumber)
+// The phone fast path must never accept what the libphonenumber path
 // rejects, and should accept the plain NANP spellings it is meant for.
 
 func newTestPhones(t testing.TB) *nanpPhones {

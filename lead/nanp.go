@@ -1,4 +1,4 @@
-package normalize
+package lead
 
 import (
 	"errors"
@@ -169,7 +169,7 @@ func (p *nanpPhones) e164(raw, region string) (string, bool) {
 	return "+1" + string(nsn), true
 }
 
-// usRegion is normalize's reading of the default region (trimmed, upper-cased).
+// usRegion is this package's reading of the default region (trimmed, upper-cased).
 func usRegion(region string) bool {
 	return strings.EqualFold(strings.TrimSpace(region), "US")
 }

@@ -23,7 +23,7 @@ type Spec struct {
 	// Processor is the name used on the command line.
 	Processor string
 	// Durables are its consumers' names. Default: Processor, plus any
-	// <Processor>-<stream> durable (DESIGN §4).
+	// <Processor>-<stream> durable.
 	Durables []string
 	// LedgerName is the processor column of its processed, outbox and
 	// results rows. Default: Processor.

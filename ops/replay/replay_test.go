@@ -15,7 +15,7 @@ import (
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/mailerlite"
-	"github.com/hookstream/hookstream/processors/replay"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	"github.com/hookstream/hookstream/streams"

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/processors/dlq"
+	"github.com/hookstream/hookstream/ops/dlq"
 	"github.com/hookstream/hookstream/streams"
 )
 

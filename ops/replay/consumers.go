@@ -26,7 +26,7 @@ func (c Consumer) String() string { return c.Stream + "/" + c.Durable }
 var Streams = []string{streams.StreamIngest, streams.StreamEvents, streams.StreamDLQ}
 
 // ConsumersOf finds a processor's durable consumers on the server: the one
-// named after it and those named <processor>-… (DESIGN §4: <processor>-<stream>,
+// named after it and those named <processor>-… (<processor>-<stream>,
 // and notify's per-channel notify-email…), on any of Streams. name may also be
 // one durable ("mailerlite-ingest"), which then is the only one returned.
 func ConsumersOf(ctx context.Context, js jetstream.JetStream, name string) ([]Consumer, error) {

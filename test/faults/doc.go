@@ -1,6 +1,6 @@
-// Package faults holds Hookstream's end-to-end fault tests (issue 8 §1): the
+// Package faults holds Hookstream's end-to-end fault tests: the
 // real hookstream binary, or the real in-process pipeline, under load while a
-// dependency fails, each test checking the promises of DESIGN.md §6 and the
+// dependency fails, each test checking the promises of the
 // README's "Guarantees" afterwards.
 //
 //   - TestCrashRecovery: kill -9 of `serve` under load, restart on the same

@@ -17,8 +17,8 @@ import (
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/processors/dlq"
-	"github.com/hookstream/hookstream/processors/replay"
+	"github.com/hookstream/hookstream/ops/dlq"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/projections/pgtest"
 )
 

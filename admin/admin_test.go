@@ -16,7 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/streams"

@@ -21,7 +21,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/hookstream/hookstream/gateway"
-	"github.com/hookstream/hookstream/gateway/admin"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"

@@ -1,4 +1,4 @@
-package normalize
+package lead
 
 import (
 	"net/url"
@@ -52,9 +52,9 @@ type ParseError struct {
 
 func (e *ParseError) Error() string {
 	if e.Offset >= 0 {
-		return "normalize: " + e.Code + ": " + e.Msg + " (at byte " + strconv.Itoa(e.Offset) + ")"
+		return "lead: " + e.Code + ": " + e.Msg + " (at byte " + strconv.Itoa(e.Offset) + ")"
 	}
-	return "normalize: " + e.Code + ": " + e.Msg
+	return "lead: " + e.Code + ": " + e.Msg
 }
 
 func perr(code string, off int, msg string) *ParseError {

@@ -1,15 +1,16 @@
-// Package normalize turns a raw inbound payload (lead-vendor webhook, website
+// Package lead turns a raw inbound payload (lead-vendor webhook, website
 // form post, Facebook Lead Ads Graph answer) into a validated contact
 // candidate. It is pure: no database, no NATS, no clock, no globals that
-// change. It is the hot path of the contacts processor and is written for
+// change. The gateway checks leads with it before publishing and the contacts
+// processor maps them with it, so it belongs to neither. It is written for
 // hostile input: every function here returns an error or a list of field
 // errors instead of panicking, whatever the bytes.
 //
 // The pipeline is
 //
-//	v, err := normalize.Parse(contentType, body)        // or FacebookFieldData(body)
-//	f := normalize.Apply(v, webhookMapping)             // nil mapping = default names
-//	f, fieldErrs := normalize.Normalize(f, "US")
+//	v, err := lead.Parse(contentType, body)        // or FacebookFieldData(body)
+//	f := lead.Apply(v, webhookMapping)             // nil mapping = default names
+//	f, fieldErrs := lead.Normalize(f, "US")
 //
 // and, for the website forms, NormalizeForm (Normalize + ValidateForm with
 // per-field details suitable for a 400 answer).
@@ -38,4 +39,4 @@
 // as received: "<script>" or "'; DROP TABLE" in a name is data, and escaping
 // is the renderer's job. Only what Postgres text cannot hold (NUL, invalid
 // UTF-8) is refused.
-package normalize
+package lead
