@@ -5,7 +5,7 @@ BIN := bin/hookstream
 PKGS := ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test test-race bench fuzz tools deps-postgres vet fmt clean
+.PHONY: all build run test test-race bench fuzz tools lint tidy-check deps-postgres vet fmt clean
 
 all: build
 
@@ -33,6 +33,17 @@ fuzz: ## each fuzz target for FUZZTIME (default 60s); crashers land in testdata/
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} $$dir; \
 	  done; \
 	done
+
+lint: tools/bin/golangci-lint ## golangci-lint (pinned in tools/lint) over the whole tree, configured by .golangci.yml
+	tools/bin/golangci-lint run ./...
+
+# Built from the module pinned in tools/lint/go.mod, so every machine lints
+# with the same version and no binary is downloaded.
+tools/bin/golangci-lint: tools/lint/go.mod tools/lint/go.sum
+	cd tools/lint && GOFLAGS="$$GOFLAGS -mod=readonly" $(GO) build -o ../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+tidy-check: ## fail when go.mod or go.sum is not what `go mod tidy` makes
+	$(GO) mod tidy -diff
 
 tools: ## build the pinned nats CLI into tools/bin/nats
 	cd tools && GOFLAGS="$$GOFLAGS -mod=readonly" $(GO) build -o bin/nats github.com/nats-io/natscli/nats

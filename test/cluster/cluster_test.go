@@ -186,6 +186,8 @@ func TestClusterLeaderFailover(t *testing.T) {
 		lastError atomic.Value
 	)
 	send := func(id string, body []byte) {
+		backoff := time.NewTicker(100 * time.Millisecond) // a sender's pause between retries
+		defer backoff.Stop()
 		for time.Now().Before(deadline) {
 			ts := time.Now()
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/"+wh.ID, bytes.NewReader(body))
@@ -211,7 +213,7 @@ func TestClusterLeaderFailover(t *testing.T) {
 				lastError.Store(err.Error())
 			}
 			retries.Add(1)
-			time.Sleep(100 * time.Millisecond)
+			<-backoff.C
 		}
 		sendErrs.Add(1)
 	}
@@ -219,22 +221,32 @@ func TestClusterLeaderFailover(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := time.NewTicker(5 * time.Millisecond) // each sender posts about 200/s at most
+			defer pace.Stop()
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				id := fmt.Sprintf("s%d-%d", s, i)
 				body := fmt.Appendf(nil, `{"email":"p-%d-%d@cluster.example.com","first_name":"P%d"}`, s, i, i)
 				send(id, body)
-				time.Sleep(5 * time.Millisecond)
 			}
 		}()
 	}
 	countAcked := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	ackedAtLeast := func(n int) func() error {
+		return func() error {
+			if got := countAcked(); got < n {
+				return fmt.Errorf("%d posts acknowledged, want %d (last error %v)", got, n, lastError.Load())
+			}
+			return nil
+		}
+	}
 
-	time.Sleep(3 * time.Second)
+	// Load under way before the leader dies.
+	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, ackedAtLeast(300))
 	beforeKill := countAcked()
 	if beforeKill == 0 {
 		t.Fatalf("nothing acknowledged before the failover (last error %v)", lastError.Load())
@@ -266,7 +278,7 @@ func TestClusterLeaderFailover(t *testing.T) {
 	elected := time.Since(killedAt)
 	// Keep the load on after the election.
 	afterElection := countAcked()
-	time.Sleep(3 * time.Second)
+	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, ackedAtLeast(afterElection+300))
 	close(stop)
 	wg.Wait()
 	total := countAcked()

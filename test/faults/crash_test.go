@@ -77,7 +77,7 @@ func TestCrashRecovery(t *testing.T) {
 		defer close(loaded)
 		s.load(ctx, "crash", 300, 16, 1200)
 	}()
-	time.Sleep(2 * time.Second)
+	s.waitAccepted(300, 30*time.Second) // about a second of load
 	serve.Kill()
 	killedAt := time.Now()
 	<-loaded

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -86,12 +87,11 @@ func TestCRMOutage(t *testing.T) {
 	upAt := crm.first().Add(crmOutage)
 	sawOpen := false
 	ctx := ctxFor(t, 2*time.Minute)
-	for time.Until(upAt) > 300*time.Millisecond {
+	testutil.Every(time.Until(upAt)-300*time.Millisecond, 250*time.Millisecond, func() {
 		if circuitState(t, base) == 2 {
 			sawOpen = true
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	})
 	var leads, synced int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM leads WHERE webhook_id=$1),
 		(SELECT count(*) FROM crm_sync WHERE kind='lead' AND status='synced')`, h.ID).Scan(&leads, &synced); err != nil {

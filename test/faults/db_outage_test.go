@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/projections"
 )
 
@@ -65,7 +66,7 @@ func TestPostgresOutage(t *testing.T) {
 		defer close(loaded)
 		s.load(ctx, "pgout", 100, 8, 5000)
 	}()
-	time.Sleep(2 * time.Second)
+	s.waitAccepted(100, 30*time.Second) // about a second of load
 	pg.Stop()
 	downAt := time.Now()
 	t.Logf("postgres stopped")
@@ -73,7 +74,7 @@ func TestPostgresOutage(t *testing.T) {
 	// Watch /readyz during the outage.
 	ready := map[string]int{}
 	hc := &http.Client{Timeout: 3 * time.Second}
-	for time.Since(downAt) < pgOutage {
+	testutil.Every(pgOutage-time.Since(downAt), time.Second, func() {
 		resp, err := hc.Get(base + "/readyz")
 		if err == nil {
 			var r struct {
@@ -84,8 +85,7 @@ func TestPostgresOutage(t *testing.T) {
 			_ = json.Unmarshal(b, &r)
 			ready[http.StatusText(resp.StatusCode)+" postgres="+short(r.Checks["postgres"])]++
 		}
-		time.Sleep(time.Second)
-	}
+	})
 	startPG()
 	upAt := time.Now()
 	t.Logf("postgres back after %v; /readyz during the outage: %v", upAt.Sub(downAt).Round(time.Millisecond), ready)

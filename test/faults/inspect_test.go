@@ -66,7 +66,7 @@ func readStream(t *testing.T, js jetstream.JetStream, stream, filter string) []s
 	}
 	var out []storedMsg
 	for left := int(info.NumPending); left > 0; {
-		batch, err := c.FetchNoWait(min(left, 256))
+		batch, err := c.Fetch(min(left, 256), jetstream.FetchMaxWait(time.Second)) // waits for the first delivery
 		if err != nil {
 			t.Fatalf("read %s: %v", stream, err)
 		}
@@ -87,7 +87,6 @@ func readStream(t *testing.T, js jetstream.JetStream, stream, filter string) []s
 			if ctx.Err() != nil {
 				t.Fatalf("read %s: %d messages missing", stream, left)
 			}
-			time.Sleep(5 * time.Millisecond) // FetchNoWait may race the first delivery
 		}
 		left -= n
 	}

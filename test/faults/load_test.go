@@ -152,12 +152,39 @@ send:
 	wg.Wait()
 }
 
+// acceptedCount is the number of attempts answered 2xx so far.
+func (s *sender) acceptedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range s.answers {
+		if a.ok() {
+			n++
+		}
+	}
+	return n
+}
+
+// waitAccepted waits until at least n attempts were answered 2xx: the load
+// is under way and the gateway is taking it.
+func (s *sender) waitAccepted(n int, total time.Duration) {
+	s.t.Helper()
+	eventually(s.t, total, 20*time.Millisecond, fmt.Sprintf("%d accepted posts", n), func() error {
+		if got := s.acceptedCount(); got < n {
+			return fmt.Errorf("%d accepted", got)
+		}
+		return nil
+	})
+}
+
 // retryUnaccepted re-sends every lead that has no 2xx yet, as a sender
 // does after errors and 503s, until each is accepted; at most total, and at
 // most 30 attempts per lead.
 func (s *sender) retryUnaccepted(total time.Duration) {
 	s.t.Helper()
 	deadline := time.Now().Add(total)
+	backoff := time.NewTicker(200 * time.Millisecond)
+	defer backoff.Stop()
 	for _, id := range s.unaccepted() {
 		l := s.lead(id)
 		for i := 0; ; i++ {
@@ -168,7 +195,7 @@ func (s *sender) retryUnaccepted(total time.Duration) {
 			if i >= 30 || time.Now().After(deadline) {
 				s.t.Fatalf("lead %s still not accepted after %d retries: %d %v %s", id, i+1, a.Status, a.Err, a.Body)
 			}
-			time.Sleep(200 * time.Millisecond)
+			<-backoff.C // a sender's pause between retries
 		}
 	}
 }

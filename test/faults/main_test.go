@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
 )
@@ -144,15 +145,7 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // fails the test with f's last error.
 func eventually(t *testing.T, total, interval time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %v: %v", what, total, err)
-		}
-		time.Sleep(interval)
+	if err := testutil.Poll(total, interval, f); err != nil {
+		t.Fatalf("%s: not reached after %v: %v", what, total, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -68,7 +69,7 @@ func TestNATSOutage(t *testing.T) {
 		defer close(loaded)
 		s.load(ctx, "natsout", 50, 4, 2000)
 	}()
-	time.Sleep(time.Second)
+	s.waitAccepted(50, 30*time.Second) // about a second of load
 	stopNATS()
 	downAt := time.Now()
 
@@ -86,7 +87,7 @@ func TestNATSOutage(t *testing.T) {
 		_ = json.Unmarshal(b, &r)
 		return resp.StatusCode, r.Checks
 	}
-	for time.Since(downAt) < natsOutage {
+	testutil.Every(natsOutage-time.Since(downAt), 500*time.Millisecond, func() {
 		// The client notices the closed connection within moments; a
 		// probe sent before that fails on the streams check instead.
 		asked := time.Since(downAt)
@@ -94,8 +95,7 @@ func TestNATSOutage(t *testing.T) {
 		if code != http.StatusServiceUnavailable || (asked > time.Second && checks["nats"] == "ok") {
 			t.Errorf("readyz asked %v into the outage: %d %v", asked.Round(time.Millisecond), code, checks)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	})
 
 	upAt := time.Now()
 	startNATS()
@@ -108,7 +108,7 @@ func TestNATSOutage(t *testing.T) {
 		return nil
 	})
 	t.Logf("gateway ready %v after NATS returned", recovered.Sub(upAt).Round(time.Millisecond))
-	time.Sleep(time.Second) // load on the recovered gateway
+	s.waitAccepted(s.acceptedCount()+50, 30*time.Second) // load on the recovered gateway
 	cancel()
 	<-loaded
 

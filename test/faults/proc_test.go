@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookstream/hookstream/internal/testutil"
 )
 
 // proc is one hookstream process under test.
@@ -209,7 +211,10 @@ func stopPostmaster(pgdata string) {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGINT)
-	for i := 0; i < 300 && postmaster(pgdata) == pid; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
+	_ = testutil.Poll(30*time.Second, 100*time.Millisecond, func() error {
+		if postmaster(pgdata) == pid {
+			return errors.New("postmaster still running")
+		}
+		return nil
+	})
 }
