@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	notifydb "github.com/hookstream/hookstream/projections/notify"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -93,19 +94,7 @@ type OutcomeRow struct {
 
 // NotificationRow is a notification caused by the event (recipients are
 // left out).
-type NotificationRow struct {
-	ID        int64      `json:"id"`
-	Kind      string     `json:"kind"`
-	Channel   string     `json:"channel"`
-	Priority  string     `json:"priority"`
-	Title     string     `json:"title"`
-	Status    string     `json:"status"`
-	Attempts  int        `json:"attempts"`
-	BatchID   string     `json:"batch_id,omitempty"`
-	SentAt    *time.Time `json:"sent_at,omitempty"`
-	Error     string     `json:"error,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-}
+type NotificationRow = notifydb.Row
 
 // ErasureRef says the event's personal data was erased.
 type ErasureRef struct {
@@ -488,28 +477,7 @@ func erasureOf(ctx context.Context, db *pgxpool.Pool, eventID string) (*ErasureR
 }
 
 func notificationsOf(ctx context.Context, db *pgxpool.Pool, eventID string) ([]NotificationRow, error) {
-	return queryNotifications(ctx, db, `WHERE source_event_id = @event ORDER BY id`, pgx.NamedArgs{"event": eventID})
-}
-
-const notificationCols = `id, kind, channel, priority, title, status, attempts, COALESCE(batch_id, ''), sent_at,
-	COALESCE(error, ''), created_at`
-
-func queryNotifications(ctx context.Context, db *pgxpool.Pool, tail string, args pgx.NamedArgs) ([]NotificationRow, error) {
-	rows, err := db.Query(ctx, `SELECT `+notificationCols+` FROM notifications `+tail, args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []NotificationRow
-	for rows.Next() {
-		var n NotificationRow
-		if err := rows.Scan(&n.ID, &n.Kind, &n.Channel, &n.Priority, &n.Title, &n.Status, &n.Attempts, &n.BatchID,
-			&n.SentAt, &n.Error, &n.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return notifydb.OfEvent(ctx, db, eventID)
 }
 
 // NotificationFilter narrows ListNotifications.
@@ -522,35 +490,13 @@ type NotificationFilter struct {
 }
 
 // NotificationSummary is a NotificationRow with its source event.
-type NotificationSummary struct {
-	NotificationRow
-	SourceEventID string `json:"source_event_id"`
-	Workspace     string `json:"workspace_id"`
-}
+type NotificationSummary = notifydb.Summary
 
 // ListNotifications lists notifications, newest first.
 func ListNotifications(ctx context.Context, db *pgxpool.Pool, f NotificationFilter, now time.Time) ([]NotificationSummary, error) {
-	args := pgx.NamedArgs{"status": f.Status, "channel": f.Channel, "event": f.EventID, "limit": max(f.Limit, 1)}
-	where := `WHERE (@status = '' OR status = @status) AND (@channel = '' OR channel = @channel)
-		AND (@event = '' OR source_event_id = @event)`
+	nf := notifydb.Filter{Status: f.Status, Channel: f.Channel, EventID: f.EventID, Limit: f.Limit}
 	if f.Since > 0 {
-		args["since"] = now.Add(-f.Since)
-		where += ` AND created_at >= @since`
+		nf.Since = now.Add(-f.Since)
 	}
-	rows, err := db.Query(ctx, `SELECT `+notificationCols+`, source_event_id, workspace_id FROM notifications `+where+`
-		ORDER BY id DESC LIMIT @limit`, args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []NotificationSummary{}
-	for rows.Next() {
-		var n NotificationSummary
-		if err := rows.Scan(&n.ID, &n.Kind, &n.Channel, &n.Priority, &n.Title, &n.Status, &n.Attempts, &n.BatchID,
-			&n.SentAt, &n.Error, &n.CreatedAt, &n.SourceEventID, &n.Workspace); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return notifydb.List(ctx, db, nf)
 }

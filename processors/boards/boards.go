@@ -17,10 +17,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
+	boardsdb "github.com/hookstream/hookstream/projections/boards"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -48,20 +47,12 @@ func New(store *processors.Store) processors.Processor {
 		}
 		var res Result
 		err := store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
-			// Lock the contact: assignments of one contact are applied one
-			// at a time, whichever runner handles them.
-			var one int
-			// No row lock yet: an evaluation that assigns nothing does not
-			// touch the contact, and a lock held for a whole batch would
-			// make the contacts processor wait.
-			err := tx.QueryRow(ctx, `SELECT 1 FROM contacts WHERE id=$1`, ev.Contact.ID).Scan(&one)
-			if errors.Is(err, pgx.ErrNoRows) {
-				// During a rebuild the EVENTS stream can be ahead of the
-				// contacts projection: retry until the contact is back.
-				return fmt.Errorf("contact %s is not projected yet", ev.Contact.ID)
-			}
-			if err != nil {
+			// During a rebuild the EVENTS stream can be ahead of the contacts
+			// projection: retry until the contact is back.
+			if ok, err := boardsdb.ContactProjected(ctx, tx, ev.Contact.ID); err != nil {
 				return err
+			} else if !ok {
+				return fmt.Errorf("contact %s is not projected yet", ev.Contact.ID)
 			}
 			rs, err := rules.Rules(ctx, tx, ev.Contact.WorkspaceID)
 			if err != nil {
@@ -69,39 +60,23 @@ func New(store *processors.Store) processors.Processor {
 			}
 			r := FirstMatch(rs, &ev)
 			res = Result{}
-			var boardID, boardName, ruleID any
+			a := &boardsdb.Assignment{EventID: m.EventID, SourceEventID: ev.SourceEventID, ContactID: ev.Contact.ID,
+				WorkspaceID: ev.Contact.WorkspaceID, AssignedAt: ev.ReceivedAt}
 			if r != nil {
 				res = Result{RuleApplied: true, BoardID: r.BoardID, BoardName: r.BoardName, RuleID: r.ID}
-				boardID, boardName, ruleID = r.BoardID, r.BoardName, r.ID
+				a.BoardID, a.BoardName, a.RuleID = r.BoardID, r.BoardName, r.ID
 			}
-			at := ev.ReceivedAt
-			if at.IsZero() {
-				at = time.Now().UTC()
+			if a.AssignedAt.IsZero() {
+				a.AssignedAt = time.Now().UTC()
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO board_assignments (event_id, source_event_id, contact_id,
-				workspace_id, board_id, board_name, rule_id, assigned_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-				m.EventID, ev.SourceEventID, ev.Contact.ID, ev.Contact.WorkspaceID, boardID, boardName, ruleID, at); err != nil {
+			if err := boardsdb.InsertAssignment(ctx, tx, a); err != nil {
 				return err
 			}
 			if r == nil {
 				return tx.Result(ctx, res)
 			}
-			// The contact's board is that of its latest matching evaluation
-			// by source event arrival, not by processing order: a retried
-			// or late event cannot overwrite a newer assignment, and a
-			// replay ends with the same board.
-			// Serialize with other evaluations of this contact (another
-			// process): once the lock is ours, the UPDATE's snapshot sees
-			// every assignment committed before.
-			if _, err := tx.Exec(ctx, `SELECT 1 FROM contacts WHERE id=$1 FOR NO KEY UPDATE`, ev.Contact.ID); err != nil {
-				return err
-			}
-			var current string
-			if err := tx.QueryRow(ctx, `UPDATE contacts c SET board_id=a.board_id, board_name=a.board_name
-				FROM (SELECT board_id, board_name, source_event_id FROM board_assignments
-					WHERE contact_id=$1 AND board_id IS NOT NULL
-					ORDER BY assigned_at DESC, source_event_id DESC LIMIT 1) a
-				WHERE c.id=$1 RETURNING a.source_event_id`, ev.Contact.ID).Scan(&current); err != nil {
+			current, err := boardsdb.SetContactBoard(ctx, tx, ev.Contact.ID)
+			if err != nil {
 				return err
 			}
 			if current == ev.SourceEventID {

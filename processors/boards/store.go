@@ -8,22 +8,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	boardsdb "github.com/hookstream/hookstream/projections/boards"
+	"github.com/hookstream/hookstream/projections/dbtx"
 )
 
 // Board is a sales board.
-type Board struct {
-	ID          string `json:"id"`
-	WorkspaceID string `json:"workspace_id"`
-	Name        string `json:"name"`
-}
+type Board = boardsdb.Board
 
 // Store manages boards and rules.
 type Store struct{ DB *pgxpool.Pool }
 
 // ErrNotFound is returned for a missing board or rule.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = boardsdb.ErrNotFound
 
 func newID(prefix string) string {
 	b := make([]byte, 8)
@@ -37,31 +35,20 @@ func (s *Store) CreateBoard(ctx context.Context, workspace, name string) (*Board
 		return nil, errors.New("workspace and name are required")
 	}
 	b := &Board{ID: newID("bd_"), WorkspaceID: workspace, Name: name}
-	_, err := s.DB.Exec(ctx, `INSERT INTO boards (id, workspace_id, name) VALUES ($1,$2,$3)`, b.ID, workspace, name)
-	if err != nil {
-		return nil, fmt.Errorf("create board: %w", err)
+	if err := boardsdb.InsertBoard(ctx, s.DB, b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
 // Boards lists a workspace's boards.
 func (s *Store) Boards(ctx context.Context, workspace string) ([]*Board, error) {
-	rows, err := s.DB.Query(ctx, `SELECT id, workspace_id, name FROM boards WHERE workspace_id=$1 ORDER BY name`, workspace)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Board])
+	return boardsdb.Boards(ctx, s.DB, workspace)
 }
 
 // BoardByName finds a board by name.
 func (s *Store) BoardByName(ctx context.Context, workspace, name string) (*Board, error) {
-	var b Board
-	err := s.DB.QueryRow(ctx, `SELECT id, workspace_id, name FROM boards WHERE workspace_id=$1 AND name=$2`,
-		workspace, name).Scan(&b.ID, &b.WorkspaceID, &b.Name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("board %q in workspace %q: %w", name, workspace, ErrNotFound)
-	}
-	return &b, err
+	return boardsdb.BoardByName(ctx, s.DB, workspace, name)
 }
 
 // AddRule stores a rule after validating its conditions.
@@ -76,48 +63,37 @@ func (s *Store) AddRule(ctx context.Context, r *Rule) (*Rule, error) {
 	}
 	r.ID, r.Active = newID("rl_"), true
 	conds, _ := json.Marshal(r.Conditions)
-	_, err := s.DB.Exec(ctx, `INSERT INTO board_rules (id, workspace_id, board_id, priority, conditions)
-		VALUES ($1,$2,$3,$4,$5)`, r.ID, r.WorkspaceID, r.BoardID, r.Priority, conds)
+	err := boardsdb.InsertRule(ctx, s.DB, &boardsdb.Rule{ID: r.ID, WorkspaceID: r.WorkspaceID, BoardID: r.BoardID,
+		Priority: r.Priority, Conditions: conds})
 	if err != nil {
-		return nil, fmt.Errorf("add rule: %w", err)
+		return nil, err
 	}
 	return r, nil
 }
 
-// Rules lists a workspace's rules in evaluation order.
-func (s *Store) Rules(ctx context.Context, q interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}, workspace string) ([]*Rule, error) {
+// Rules lists a workspace's rules in evaluation order; q is the transaction
+// to read in (nil: the store's pool).
+func (s *Store) Rules(ctx context.Context, q dbtx.DB, workspace string) ([]*Rule, error) {
 	if q == nil {
 		q = s.DB
 	}
-	rows, err := q.Query(ctx, `SELECT r.id, r.workspace_id, r.board_id, b.name, r.priority, r.conditions, r.active
-		FROM board_rules r JOIN boards b ON b.id = r.board_id
-		WHERE r.workspace_id=$1 ORDER BY r.priority, r.created_at, r.id`, workspace)
+	rows, err := boardsdb.Rules(ctx, q, workspace)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*Rule
-	for rows.Next() {
-		var r Rule
-		var conds []byte
-		if err := rows.Scan(&r.ID, &r.WorkspaceID, &r.BoardID, &r.BoardName, &r.Priority, &conds, &r.Active); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(conds, &r.Conditions); err != nil {
+	out := make([]*Rule, 0, len(rows))
+	for _, row := range rows {
+		r := &Rule{ID: row.ID, WorkspaceID: row.WorkspaceID, BoardID: row.BoardID, BoardName: row.BoardName,
+			Priority: row.Priority, Active: row.Active}
+		if err := json.Unmarshal(row.Conditions, &r.Conditions); err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		out = append(out, &r)
+		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // RemoveRule deletes a rule.
 func (s *Store) RemoveRule(ctx context.Context, id string) error {
-	tag, err := s.DB.Exec(ctx, `DELETE FROM board_rules WHERE id=$1`, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		return fmt.Errorf("rule %s: %w", id, ErrNotFound)
-	}
-	return err
+	return boardsdb.DeleteRule(ctx, s.DB, id)
 }

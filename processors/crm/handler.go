@@ -15,6 +15,7 @@ import (
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/processors/outbound"
+	crmdb "github.com/hookstream/hookstream/projections/crm"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -90,25 +91,22 @@ func sourceID(m *processors.Message, fromBody string) string {
 // (not synced yet, its last failure retryable) so the CRM knows the lead
 // first; bounded by LeadWaitAttempts when crm has not seen the lead at all.
 func (c *CRM) waitForLead(ctx context.Context, m *processors.Message, leadID string) error {
-	var status string
-	var last *int
-	err := c.store.DB.QueryRow(ctx, `SELECT status, last_status FROM crm_sync WHERE kind='lead' AND lead_id=$1
-		ORDER BY (status='synced') DESC, id DESC LIMIT 1`, leadID).Scan(&status, &last)
+	s, err := crmdb.LeadSyncOf(ctx, c.store.DB, leadID)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		var known bool
-		if err := c.store.DB.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM leads WHERE id=$1)`, leadID).Scan(&known); err != nil {
+	case err != nil:
+		return err
+	case s.Status == "":
+		known, err := crmdb.LeadProjected(ctx, c.store.DB, leadID)
+		if err != nil {
 			return err
 		}
 		if known && m.Attempt < c.cfg.LeadWaitAttempts {
 			return processors.RetryAfter(fmt.Errorf("lead %s not sent to the CRM yet", leadID), c.cfg.LeadWaitDelay)
 		}
 		return nil
-	case err != nil:
-		return err
-	case status == "synced":
+	case s.Status == "synced":
 		return nil
-	case last != nil && !outbound.Retryable(*last):
+	case s.LastStatus != nil && !outbound.Retryable(*s.LastStatus):
 		return nil // the lead was refused for good: the purchase goes on its own
 	}
 	return processors.RetryAfter(fmt.Errorf("lead %s is not synced to the CRM yet", leadID), c.cfg.LeadWaitDelay)
@@ -122,14 +120,12 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 		m.SetOutcome(processors.StatusSkipped, d)
 		return nil
 	}
-	var status, remote string
-	var attempts int
-	err := c.store.DB.QueryRow(ctx, `SELECT status, COALESCE(remote_id,''), attempts FROM crm_sync
-		WHERE kind=$1 AND source_event_id=$2`, cl.kind, cl.sourceID).Scan(&status, &remote, &attempts)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	prior, _, err := crmdb.SyncOf(ctx, c.store.DB, cl.kind, cl.sourceID)
+	if err != nil {
 		return err
 	}
-	if status == "synced" {
+	remote, attempts := prior.RemoteID, prior.Attempts
+	if prior.Status == "synced" {
 		d.Reason, d.RemoteID, d.Attempts = "already synced", remote, attempts
 		m.SetOutcome(processors.StatusSkipped, d)
 		return nil
@@ -155,24 +151,21 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 		remote = remoteID(resp.Body)
 	}
 	err = pgx.BeginFunc(ctx, c.store.DB, func(tx pgx.Tx) error {
-		st, lastErr, syncedAt := "synced", any(nil), "now()"
+		rec := &crmdb.Sync{Kind: cl.kind, SourceEventID: cl.sourceID, WorkspaceID: cl.workspace, LeadID: cl.leadID,
+			ContactID: cl.contactID, TransactionID: cl.txID, RemoteID: remote, Status: "synced", LastStatus: lastStatus}
 		if callErr != nil {
-			st, lastErr, syncedAt = "failed", truncate(callErr.Error(), 4000), "NULL"
+			rec.Status, rec.LastError = "failed", truncate(callErr.Error(), 4000)
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO crm_sync (kind, source_event_id, workspace_id, lead_id, contact_id,
-			transaction_id, remote_id, status, attempts, last_status, last_error, synced_at)
-			VALUES ($1,$2,NULLIF($3,''),NULLIF($4,''),NULLIF($5,''),NULLIF($6,''),NULLIF($7,''),$8,1,$9,$10,`+syncedAt+`)
-			ON CONFLICT (kind, source_event_id) DO UPDATE SET attempts=crm_sync.attempts+1, status=EXCLUDED.status,
-				remote_id=COALESCE(EXCLUDED.remote_id, crm_sync.remote_id), last_status=EXCLUDED.last_status,
-				last_error=EXCLUDED.last_error, last_attempt_at=now(), synced_at=EXCLUDED.synced_at
-			RETURNING attempts`, cl.kind, cl.sourceID, cl.workspace, cl.leadID, cl.contactID, cl.txID, remote, st,
-			lastStatus, lastErr).Scan(&attempts); err != nil {
+		var err error
+		if attempts, err = crmdb.RecordAttempt(ctx, tx, rec); err != nil {
 			return err
 		}
 		if callErr != nil {
 			return nil
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq) VALUES ($1,$2,$3)
+		// The processed ledger is the runner's; this call is recorded
+		// outside Apply because the CRM was called outside a transaction.
+		_, err = tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq) VALUES ($1,$2,$3)
 			ON CONFLICT DO NOTHING`, Name, m.EventID, int64(m.StreamSeq))
 		return err
 	})

@@ -93,8 +93,11 @@ func TestFormAndPurchaseEndToEnd(t *testing.T) {
 
 	// Stripe redelivers the purchase after the de-duplication window:
 	// nothing more is sent.
-	time.Sleep(1200 * time.Millisecond)
-	post("/webhooks/stripe", "payment_intent.succeeded.json", true)
+	purchase, err := os.ReadFile("testdata/payment_intent.succeeded.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.RedeliverStripe(purchase)
 	waitOutcomes(env, payments.Name, "ingest.stripe.", 3) // the redelivery is handled (a duplicate)
 	env.WaitIdle(20*time.Second, streams.StreamEvents, ga4.Name)
 	if n := f.count(); n != 3 {

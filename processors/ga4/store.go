@@ -3,13 +3,11 @@ package ga4
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/projections/dbtx"
+	ga4db "github.com/hookstream/hookstream/projections/ga4"
 )
 
 // Statuses of a ga4_events row.
@@ -19,10 +17,6 @@ const (
 	StatusInvalid   = "invalid"   // refused locally or by the validation server; never recorded by GA4
 	StatusExpired   = "expired"   // older than GA4's 72 h backdating window when first processed; not sent
 )
-
-type execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 // record is one ga4_events row.
 type record struct {
@@ -81,26 +75,14 @@ func (r *record) fail(res *SendResult) {
 	}
 }
 
-func (r *record) upsert(ctx context.Context, db execer) error {
+func (r *record) upsert(ctx context.Context, db dbtx.DB) error {
 	v, err := json.Marshal(r.validation)
 	if err != nil {
 		return err
 	}
-	var txn, status any
-	if r.txnID != "" {
-		txn = r.txnID
-	}
-	if r.httpStatus != 0 {
-		status = r.httpStatus
-	}
-	_, err = db.Exec(ctx, `INSERT INTO ga4_events (event_id, name, source_event_id, workspace_id, client_id,
-			transaction_id, payload, status, debug, validation, http_status, sent_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
-		ON CONFLICT (event_id, name) DO UPDATE SET client_id=EXCLUDED.client_id, transaction_id=EXCLUDED.transaction_id,
-			payload=EXCLUDED.payload, status=EXCLUDED.status, debug=EXCLUDED.debug, validation=EXCLUDED.validation,
-			http_status=EXCLUDED.http_status, sent_at=EXCLUDED.sent_at, attempts=ga4_events.attempts+1, updated_at=now()`,
-		r.eventID, r.name, r.sourceEventID, r.workspace, r.clientID, txn, []byte(r.payload), r.status, r.debug, v, status, r.sentAt)
-	return err
+	return ga4db.UpsertEvent(ctx, db, &ga4db.Event{EventID: r.eventID, Name: r.name, SourceEventID: r.sourceEventID,
+		WorkspaceID: r.workspace, ClientID: r.clientID, TransactionID: r.txnID, Payload: r.payload, Status: r.status,
+		Debug: r.debug, Validation: v, HTTPStatus: r.httpStatus, SentAt: r.sentAt})
 }
 
 // recordInvalid keeps the refusal on file without marking the event
@@ -113,10 +95,8 @@ func (h *handler) recordInvalid(ctx context.Context, r *record) error {
 // already sent (or validated, while still in debug mode), or — for a
 // purchase — its transaction was.
 func (h *handler) priorSend(ctx context.Context, r *record) (string, error) {
-	var status string
-	err := h.store.DB.QueryRow(ctx, `SELECT status FROM ga4_events WHERE event_id=$1 AND name=$2`, r.eventID, r.name).Scan(&status)
+	status, err := ga4db.StatusOf(ctx, h.store.DB, r.eventID, r.name)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return "", err
 	case status == StatusSent:
@@ -129,13 +109,8 @@ func (h *handler) priorSend(ctx context.Context, r *record) (string, error) {
 	if r.txnID == "" {
 		return "", nil
 	}
-	var other string
-	err = h.store.DB.QueryRow(ctx, `SELECT event_id FROM ga4_events WHERE name=$1 AND transaction_id=$2
-		AND status=$3 AND event_id<>$4 LIMIT 1`, r.name, r.txnID, StatusSent, r.eventID).Scan(&other)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", nil
-	case err != nil:
+	other, err := ga4db.OtherWithTransaction(ctx, h.store.DB, r.name, r.txnID, StatusSent, r.eventID)
+	if other == "" || err != nil {
 		return "", err
 	}
 	return "transaction already sent by event " + other, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
+	mailerlitedb "github.com/hookstream/hookstream/projections/mailerlite"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -169,22 +170,22 @@ func (h *handler) handleContact(ctx context.Context, m *processors.Message) erro
 	if err != nil {
 		return err
 	}
-	if sub != nil && sub.withdrawn() && !sub.statusAt.Before(at) {
+	if sub != nil && withdrawn(sub) && !sub.StatusAt.Before(at) {
 		// The consent this event carries is older than the unsubscribe.
-		return skip(m, "subscriber "+sub.status+" in MailerLite after this event", "status", sub.status)
+		return skip(m, "subscriber "+sub.Status+" in MailerLite after this event", "status", sub.Status)
 	}
 	req := &SubscriberRequest{Email: email, Fields: subscriberFields(&ev.Contact), Groups: h.groups(), Status: h.cfg.SubscriberStatus}
 	hash := requestHash(req)
-	if sub != nil && sub.id != "" && sub.status == StatusActive && sub.requestHash == hash {
-		return skip(m, "subscriber unchanged since the last sync", "subscriber_id", sub.id)
+	if sub != nil && sub.ID != "" && sub.Status == StatusActive && sub.RequestHash == hash {
+		return skip(m, "subscriber unchanged since the last sync", "subscriber_id", sub.ID)
 	}
 	res, err := h.api.Upsert(ctx, req)
 	if err != nil {
 		return err
 	}
-	return h.record(ctx, m, syncRow{kind: KindSubscribe, workspace: ws, email: email, subscriberID: res.ID,
-		groups: req.Groups, httpStatus: res.HTTPStatus}, subUpdate{status: orDefault(res.Status, req.Status),
-		statusAt: at, groups: union(req.Groups, res.Groups), requestHash: hash})
+	return h.record(ctx, m, mailerlitedb.Sync{Kind: KindSubscribe, WorkspaceID: ws, Email: email, SubscriberID: res.ID,
+		Groups: req.Groups, HTTPStatus: res.HTTPStatus}, mailerlitedb.SubscriberUpdate{Status: orDefault(res.Status, req.Status),
+		StatusAt: at, Groups: union(req.Groups, res.Groups), RequestHash: hash})
 }
 
 func (h *handler) handlePayment(ctx context.Context, m *processors.Message) error {
@@ -220,24 +221,24 @@ func (h *handler) handlePayment(ctx context.Context, m *processors.Message) erro
 	if err != nil {
 		return err
 	}
-	if sub != nil && sub.withdrawn() {
-		return skip(m, "subscriber "+sub.status+" in MailerLite", "status", sub.status)
+	if sub != nil && withdrawn(sub) {
+		return skip(m, "subscriber "+sub.Status+" in MailerLite", "status", sub.Status)
 	}
 	consent := ct != nil && ct.MarketingConsent != nil && *ct.MarketingConsent
-	if !consent && (sub == nil || sub.status != StatusActive) {
+	if !consent && (sub == nil || sub.Status != StatusActive) {
 		return skip(m, "no marketing consent")
 	}
-	if sub != nil && slices.Contains(sub.groups, h.cfg.CustomerGroupID) {
-		return skip(m, "already in the onboarding group", "subscriber_id", sub.id)
+	if sub != nil && slices.Contains(sub.Groups, h.cfg.CustomerGroupID) {
+		return skip(m, "already in the onboarding group", "subscriber_id", sub.ID)
 	}
 	at := eventTime(pm.ReceivedAt, m, h.cfg.Now)
-	if sub != nil && sub.id != "" {
-		status, err := h.api.AddToGroup(ctx, sub.id, h.cfg.CustomerGroupID)
+	if sub != nil && sub.ID != "" {
+		status, err := h.api.AddToGroup(ctx, sub.ID, h.cfg.CustomerGroupID)
 		switch {
 		case err == nil:
-			return h.record(ctx, m, syncRow{kind: KindCustomerGroup, workspace: ws, email: email, subscriberID: sub.id,
-				groups: []string{h.cfg.CustomerGroupID}, httpStatus: status},
-				subUpdate{status: sub.status, statusAt: sub.statusAt, groups: []string{h.cfg.CustomerGroupID}})
+			return h.record(ctx, m, mailerlitedb.Sync{Kind: KindCustomerGroup, WorkspaceID: ws, Email: email, SubscriberID: sub.ID,
+				Groups: []string{h.cfg.CustomerGroupID}, HTTPStatus: status},
+				mailerlitedb.SubscriberUpdate{Status: sub.Status, StatusAt: sub.StatusAt, Groups: []string{h.cfg.CustomerGroupID}})
 		case !IsNotFound(err):
 			return err
 		}
@@ -251,9 +252,9 @@ func (h *handler) handlePayment(ctx context.Context, m *processors.Message) erro
 	if err != nil {
 		return err
 	}
-	return h.record(ctx, m, syncRow{kind: KindCustomerGroup, workspace: ws, email: email, subscriberID: res.ID,
-		groups: req.Groups, httpStatus: res.HTTPStatus}, subUpdate{status: orDefault(res.Status, req.Status),
-		statusAt: at, groups: union(req.Groups, res.Groups), requestHash: requestHash(req)})
+	return h.record(ctx, m, mailerlitedb.Sync{Kind: KindCustomerGroup, WorkspaceID: ws, Email: email, SubscriberID: res.ID,
+		Groups: req.Groups, HTTPStatus: res.HTTPStatus}, mailerlitedb.SubscriberUpdate{Status: orDefault(res.Status, req.Status),
+		StatusAt: at, Groups: union(req.Groups, res.Groups), RequestHash: requestHash(req)})
 }
 
 func (h *handler) handleWebhook(ctx context.Context, m *processors.Message) error {

@@ -36,10 +36,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/outbound"
+	notifydb "github.com/hookstream/hookstream/projections/notify"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -352,18 +351,15 @@ func (n *Notifier) enqueue(ctx context.Context, ledger string, m *processors.Mes
 				now := n.cfg.Now().UTC()
 				status, sentAt = StatusSent, &now
 			}
-			var id int64
-			err := tx.QueryRow(ctx, `INSERT INTO notifications (msg_id, event_id, source_event_id, workspace_id, kind,
-				channel, recipient, contact_id, priority, title, body, status, sent_at)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,NULLIF($8,''),$9,$10,$11,$12,$13)
-				ON CONFLICT (msg_id) DO NOTHING RETURNING id`,
-				no.MsgID, nt.EventID, nt.SourceEventID, nt.Workspace, nt.Kind, t.channel, t.recipient, nt.ContactID,
-				prio, nt.Title, lines, status, sentAt).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue // kept across a rebuild: already announced
-			}
+			id, ok, err := notifydb.InsertNotification(ctx, tx, &notifydb.Notification{MsgID: no.MsgID,
+				EventID: nt.EventID, SourceEventID: nt.SourceEventID, WorkspaceID: nt.Workspace, Kind: nt.Kind,
+				Channel: t.channel, Recipient: t.recipient, ContactID: nt.ContactID, Priority: prio, Title: nt.Title,
+				Body: lines, Status: status, SentAt: sentAt})
 			if err != nil {
 				return err
+			}
+			if !ok {
+				continue // kept across a rebuild: already announced
 			}
 			no.NotificationID = id
 			if err := tx.Emit(ctx, Subject(t.channel), no.MsgID, no); err != nil {
@@ -397,15 +393,13 @@ func (d *delivery) handle(ctx context.Context, m *processors.Message) error {
 	if err := json.Unmarshal(m.Data, &nt); err != nil || nt.NotificationID == 0 {
 		return processors.Reject(errors.New("not a notification"))
 	}
-	var status, recipient string
-	err := d.n.store.DB.QueryRow(ctx, `SELECT status, recipient FROM notifications WHERE id=$1 AND msg_id=$2`,
-		nt.NotificationID, nt.MsgID).Scan(&status, &recipient)
-	if errors.Is(err, pgx.ErrNoRows) {
-		m.SetOutcome(processors.StatusSkipped, map[string]any{"notification_id": nt.NotificationID, "reason": "no notification row"})
-		return nil
-	}
+	status, recipient, ok, err := notifydb.DeliveryState(ctx, d.n.store.DB, nt.NotificationID, nt.MsgID)
 	if err != nil {
 		return err
+	}
+	if !ok {
+		m.SetOutcome(processors.StatusSkipped, map[string]any{"notification_id": nt.NotificationID, "reason": "no notification row"})
+		return nil
 	}
 	// A dead letter handed back by `hookstream dlq retry` carries the
 	// Hs-Dlq-* headers: a dead notification then gets one more attempt, on
@@ -442,8 +436,7 @@ func (d *delivery) handle(ctx context.Context, m *processors.Message) error {
 	}
 	uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := d.n.store.DB.Exec(uctx, `UPDATE notifications SET status=$2, attempts=$3, error=$4, batch_id=$5,
-		updated_at=now() WHERE id=$1 AND status <> 'sent'`, nt.NotificationID, st, m.Attempt, de.msg, b.id); err != nil {
+	if err := notifydb.RecordFailure(uctx, d.n.store.DB, nt.NotificationID, st, m.Attempt, de.msg, b.id); err != nil {
 		d.log.Warn("recording a failed delivery", "notification_id", nt.NotificationID, "err", err)
 	}
 	m.SetOutcome("", detail)
@@ -483,9 +476,7 @@ func (d *delivery) sendBatch(recipient string, items []*item) (string, error) {
 		return id, err
 	}
 	for try := 0; try < 5; try++ {
-		_, uerr := d.n.store.DB.Exec(ctx, `UPDATE notifications n SET status='sent', attempts=v.att, batch_id=$1,
-			sent_at=now(), error=NULL, updated_at=now() FROM unnest($2::bigint[], $3::int[]) AS v(id, att) WHERE n.id=v.id`,
-			id, ids, atts)
+		uerr := notifydb.RecordSent(ctx, d.n.store.DB, id, ids, atts)
 		if uerr == nil {
 			break
 		}

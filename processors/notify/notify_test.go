@@ -115,18 +115,27 @@ func TestChannelsRealProtocols(t *testing.T) {
 	})
 }
 
-// 12 events in about a second on one channel become 3 messages: 5 + 5 + 2.
+// 12 events arriving one after the other within the batch window on one
+// channel become 3 messages: 5 + 5 + 2.
 func TestBatching(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	sl := newSlackServer(t)
 	ms := newSMTPServer(t)
 	e.addRule(Rule{WorkspaceID: "ws1", Event: KindContactCreated, Channels: []string{ChannelSlack, ChannelEmail}})
-	e.start(Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
+	_, stop := e.start(Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
 		BatchWindow: 2 * time.Second})
 	for i := range 12 {
-		e.publishContact("ws1", fmt.Sprintf("wh:wh_test:%d", i), jane(fmt.Sprintf("ct_%d", i)))
-		time.Sleep(80 * time.Millisecond)
+		src := fmt.Sprintf("wh:wh_test:%d", i)
+		e.publishContact("ws1", src, jane(fmt.Sprintf("ct_%d", i)))
+		// The next event once this one's notifications are queued: the
+		// batches fill one item at a time.
+		testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+			if n := e.count(`SELECT count(*) FROM notifications WHERE source_event_id=$1`, src); n != 2 {
+				return fmt.Errorf("%d of 2 notifications of %s", n, src)
+			}
+			return nil
+		})
 	}
 	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if n := e.count(`SELECT count(*) FROM notifications WHERE status='sent'`); n != 24 {
@@ -134,7 +143,15 @@ func TestBatching(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(300 * time.Millisecond)
+	// Every delivery message handled, then the runner stopped: nothing
+	// more can reach the servers.
+	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		if n := e.count(`SELECT count(*) FROM event_outcomes WHERE processor LIKE 'notify-%' AND status='ok'`); n != 24 {
+			return fmt.Errorf("%d of 24 deliveries handled", n)
+		}
+		return nil
+	})
+	stop()
 	for name, n := range map[string]int{"slack": len(sl.messages()), "email": len(ms.messages())} {
 		if n != 3 {
 			t.Errorf("%s: %d messages, want 3", name, n)
@@ -286,14 +303,14 @@ func TestRestartLosesNothingAndSendsNothingTwice(t *testing.T) {
 	if err := e.js.DeleteConsumer(context.Background(), streams.StreamEvents, "notify"); err != nil {
 		t.Fatal(err)
 	}
-	e.start(cfg)
+	_, stop = e.start(cfg)
 	testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if n := e.count(`SELECT count(*) FROM event_outcomes WHERE processor='notify-email' AND status='duplicate'`); n != 3 {
 			return fmt.Errorf("%d duplicate deliveries seen", n)
 		}
 		return nil
 	})
-	time.Sleep(500 * time.Millisecond)
+	stop() // the three replayed deliveries are handled: nothing more is in flight
 	if got := len(ms.messages()); got != 1 {
 		t.Errorf("%d mails after the replay, want still 1", got)
 	}

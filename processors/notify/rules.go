@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	notifydb "github.com/hookstream/hookstream/projections/notify"
 )
 
 // Channels.
@@ -192,36 +193,24 @@ func SplitList(s string) []string {
 // Rules stores notification rules.
 type Rules struct{ DB *pgxpool.Pool }
 
-const ruleCols = `id, workspace_id, event, channels, COALESCE(board,''), COALESCE(product,''), min_amount,
-	COALESCE(currency,''), high_priority, COALESCE(email_to,''), COALESCE(sms_to,''), active, created_at`
-
-func scanRule(row pgx.Row) (*Rule, error) {
-	var r Rule
-	var emailTo, smsTo string
-	if err := row.Scan(&r.ID, &r.WorkspaceID, &r.Event, &r.Channels, &r.Board, &r.Product, &r.MinAmount,
-		&r.Currency, &r.HighPriority, &emailTo, &smsTo, &r.Active, &r.CreatedAt); err != nil {
-		return nil, err
-	}
-	r.EmailTo, r.SMSTo = SplitList(emailTo), SplitList(smsTo)
-	return &r, nil
+// ruleOf is a stored rule as the notifier uses it.
+func ruleOf(row *notifydb.Rule) Rule {
+	return Rule{ID: row.ID, WorkspaceID: row.WorkspaceID, Event: row.Event, Channels: row.Channels, Board: row.Board,
+		Product: row.Product, MinAmount: row.MinAmount, Currency: row.Currency, HighPriority: row.HighPriority,
+		EmailTo: SplitList(row.EmailTo), SMSTo: SplitList(row.SMSTo), Active: row.Active, CreatedAt: row.CreatedAt}
 }
 
 // List returns a workspace's stored rules (active or not).
 func (s *Rules) List(ctx context.Context, workspace string) ([]Rule, error) {
-	rows, err := s.DB.Query(ctx, `SELECT `+ruleCols+` FROM notify_rules WHERE workspace_id=$1 ORDER BY created_at, id`, workspace)
+	rows, err := notifydb.Rules(ctx, s.DB, workspace)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []Rule
-	for rows.Next() {
-		r, err := scanRule(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *r)
+	for i := range rows {
+		out = append(out, ruleOf(&rows[i]))
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Effective returns the rules that apply to a workspace: its active rules,
@@ -259,24 +248,19 @@ func (s *Rules) Add(ctx context.Context, r Rule) (*Rule, error) {
 		rand.Read(b)
 		r.ID = "nr_" + hex.EncodeToString(b)
 	}
-	row := s.DB.QueryRow(ctx, `INSERT INTO notify_rules (id, workspace_id, event, channels, board, product, min_amount,
-		currency, high_priority, email_to, sms_to) VALUES ($1,$2,$3,$4,NULLIF($5,''),NULLIF($6,''),$7,NULLIF($8,''),$9,
-		NULLIF($10,''),NULLIF($11,'')) RETURNING `+ruleCols,
-		r.ID, r.WorkspaceID, r.Event, r.Channels, r.Board, r.Product, r.MinAmount, r.Currency, r.HighPriority,
-		strings.Join(r.EmailTo, ","), strings.Join(r.SMSTo, ","))
-	return scanRule(row)
+	row, err := notifydb.InsertRule(ctx, s.DB, &notifydb.Rule{ID: r.ID, WorkspaceID: r.WorkspaceID, Event: r.Event,
+		Channels: r.Channels, Board: r.Board, Product: r.Product, MinAmount: r.MinAmount, Currency: r.Currency,
+		HighPriority: r.HighPriority, EmailTo: strings.Join(r.EmailTo, ","), SMSTo: strings.Join(r.SMSTo, ",")})
+	if err != nil {
+		return nil, err
+	}
+	added := ruleOf(row)
+	return &added, nil
 }
 
 // Remove deletes a rule.
 func (s *Rules) Remove(ctx context.Context, id string) error {
-	tag, err := s.DB.Exec(ctx, `DELETE FROM notify_rules WHERE id=$1`, id)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("no notification rule %q", id)
-	}
-	return nil
+	return notifydb.DeleteRule(ctx, s.DB, id)
 }
 
 // Init stores the default rules as the workspace's own, to edit from there.

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
+	paymentsdb "github.com/hookstream/hookstream/projections/payments"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -106,14 +106,13 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 
 	dup := false
 	err = h.store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO stripe_events (id, type, workspace_id, api_version, livemode, object_id,
-			handled, stripe_created, source_event_id, stream_seq) VALUES ($1,$2,$3,NULLIF($4,''),$5,NULLIF($6,''),$7,$8,$9,$10)
-			ON CONFLICT (id) DO NOTHING`, ev.ID, string(ev.Type), ws, d.APIVersion, ev.Livemode, d.ObjectID,
-			apply != nil, stripeTime(ev, m), m.EventID, int64(m.StreamSeq))
+		fresh, err := paymentsdb.InsertStripeEvent(ctx, tx, &paymentsdb.StripeEvent{ID: ev.ID, Type: string(ev.Type),
+			WorkspaceID: ws, APIVersion: d.APIVersion, Livemode: ev.Livemode, ObjectID: d.ObjectID, Handled: apply != nil,
+			StripeCreated: stripeTime(ev, m), SourceEventID: m.EventID, StreamSeq: int64(m.StreamSeq)})
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if !fresh {
 			// The same Stripe event under another message id (a retry
 			// from Stripe after the INGEST dedup window, a hand replay).
 			dup = true
@@ -332,11 +331,11 @@ func (h *handler) applyPayment(ctx context.Context, tx *processors.Tx, m *proces
 	}
 	u := upsert{table: "payments", key: col{"transaction_id", pi.ID}, rank: true,
 		state: []col{{"workspace_id", ws}, {"amount_minor", pi.Amount}, {"amount", numeric(amount)}, {"currency", cur},
-			{"status", status}, {"stripe_status", nullable(string(pi.Status))}, {"status_rank", rank},
-			{"failure_code", nullable(code)}, {"decline_code", nullable(decline)}, {"failure_message", nullable(msg)},
-			{"description", nullable(pi.Description)}, {"livemode", pi.Livemode || ev.Livemode},
+			{"status", status}, {"stripe_status", paymentsdb.Nullable(string(pi.Status))}, {"status_rank", rank},
+			{"failure_code", paymentsdb.Nullable(code)}, {"decline_code", paymentsdb.Nullable(decline)}, {"failure_message", paymentsdb.Nullable(msg)},
+			{"description", paymentsdb.Nullable(pi.Description)}, {"livemode", pi.Livemode || ev.Livemode},
 			{"metadata", metadataJSON(md)}, {"stripe_created", stripeTime(ev, m)},
-			{"api_version", nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
+			{"api_version", paymentsdb.Nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
 		fill: append([]col{{"lead_id", l.leadID}, {"lead_ref", l.leadRef}, {"contact_id", l.contactID}, {"email", l.email},
 			{"customer_id", customerID(pi.Customer)}, {"service_type", strings.TrimSpace(md["service_type"])},
 			{"payment_method_type", pmType}, {"payment_method_id", pmID}}, utmCols(md)...),
@@ -372,16 +371,12 @@ func (h *handler) applyDispute(ctx context.Context, tx *processors.Tx, m *proces
 	var l link
 	found := false
 	if piID != "" {
-		var lead, contact, email *string
-		err := tx.QueryRow(ctx, `SELECT lead_id, contact_id, email FROM payments WHERE transaction_id=$1`, piID).
-			Scan(&lead, &contact, &email)
-		switch {
-		case err == nil:
-			found = true
-			l.leadID, l.contactID, l.email = deref(lead), deref(contact), deref(email)
-		case !errors.Is(err, pgx.ErrNoRows):
+		pl, ok, err := paymentsdb.PaymentLink(ctx, tx, piID)
+		if err != nil {
 			return err
 		}
+		found = ok
+		l.leadID, l.contactID, l.email = pl.LeadID, pl.ContactID, pl.Email
 	}
 	if !found {
 		var err error
@@ -396,11 +391,11 @@ func (h *handler) applyDispute(ctx context.Context, tx *processors.Tx, m *proces
 		due = unixPtr(dp.EvidenceDetails.DueBy)
 	}
 	u := upsert{table: "disputes", key: col{"dispute_id", dp.ID},
-		state: []col{{"workspace_id", ws}, {"charge_id", nullable(chargeID)}, {"transaction_id", nullable(piID)},
+		state: []col{{"workspace_id", ws}, {"charge_id", paymentsdb.Nullable(chargeID)}, {"transaction_id", paymentsdb.Nullable(piID)},
 			{"amount_minor", dp.Amount}, {"amount", numeric(amount)}, {"currency", cur},
-			{"reason", nullable(string(dp.Reason))}, {"status", string(dp.Status)}, {"evidence_due_by", due},
+			{"reason", paymentsdb.Nullable(string(dp.Reason))}, {"status", string(dp.Status)}, {"evidence_due_by", due},
 			{"livemode", dp.Livemode || ev.Livemode}, {"stripe_created", stripeTime(ev, m)},
-			{"api_version", nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
+			{"api_version", paymentsdb.Nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
 		fill: []col{{"lead_id", l.leadID}, {"contact_id", l.contactID}, {"email", l.email}},
 	}
 	current, f, err := u.exec(ctx, tx, ev.ID)
@@ -445,12 +440,12 @@ func (h *handler) applyInvoice(ctx context.Context, tx *processors.Tx, m *proces
 	cur := strings.ToUpper(string(in.Currency))
 	amount := Decimal(in.AmountPaid, cur)
 	u := upsert{table: "invoices", key: col{"invoice_id", in.ID},
-		state: []col{{"workspace_id", ws}, {"number", nullable(in.Number)}, {"customer_id", nullable(customerID(in.Customer))},
-			{"subscription_id", nullable(subID)}, {"transaction_id", nullable(piID)},
+		state: []col{{"workspace_id", ws}, {"number", paymentsdb.Nullable(in.Number)}, {"customer_id", paymentsdb.Nullable(customerID(in.Customer))},
+			{"subscription_id", paymentsdb.Nullable(subID)}, {"transaction_id", paymentsdb.Nullable(piID)},
 			{"amount_minor", in.AmountPaid}, {"amount", numeric(amount)}, {"currency", cur},
-			{"status", string(in.Status)}, {"billing_reason", nullable(string(in.BillingReason))},
+			{"status", string(in.Status)}, {"billing_reason", paymentsdb.Nullable(string(in.BillingReason))},
 			{"livemode", in.Livemode || ev.Livemode}, {"stripe_created", stripeTime(ev, m)},
-			{"api_version", nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
+			{"api_version", paymentsdb.Nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
 		fill: []col{{"lead_id", l.leadID}, {"lead_ref", l.leadRef}, {"contact_id", l.contactID}, {"email", l.email},
 			{"service_type", strings.TrimSpace(md["service_type"])}},
 	}
@@ -509,13 +504,13 @@ func (h *handler) applySubscription(ctx context.Context, tx *processors.Tx, m *p
 	amount := Decimal(amountMinor, cur)
 	start, end, trial := unixPtr(sub.CurrentPeriodStart), unixPtr(sub.CurrentPeriodEnd), unixPtr(sub.TrialEnd)
 	u := upsert{table: "subscriptions", key: col{"subscription_id", sub.ID},
-		state: []col{{"workspace_id", ws}, {"customer_id", nullable(customerID(sub.Customer))},
-			{"status", string(sub.Status)}, {"price_id", nullable(priceID)}, {"product_id", nullable(productID)},
-			{"interval", nullable(interval)}, {"interval_count", intervalCount},
+		state: []col{{"workspace_id", ws}, {"customer_id", paymentsdb.Nullable(customerID(sub.Customer))},
+			{"status", string(sub.Status)}, {"price_id", paymentsdb.Nullable(priceID)}, {"product_id", paymentsdb.Nullable(productID)},
+			{"interval", paymentsdb.Nullable(interval)}, {"interval_count", intervalCount},
 			{"amount_minor", amountMinor}, {"amount", numeric(amount)}, {"currency", cur},
 			{"current_period_start", start}, {"current_period_end", end}, {"trial_end", trial},
 			{"livemode", sub.Livemode || ev.Livemode}, {"stripe_created", stripeTime(ev, m)},
-			{"api_version", nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
+			{"api_version", paymentsdb.Nullable(d.APIVersion)}, {"stripe_event_id", ev.ID}},
 		fill: []col{{"lead_id", l.leadID}, {"lead_ref", l.leadRef}, {"contact_id", l.contactID}, {"email", l.email},
 			{"service_type", strings.TrimSpace(md["service_type"])}},
 	}
@@ -543,13 +538,6 @@ func merge(dst, src map[string]string) {
 			dst[k] = v
 		}
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // orderKeys serialises events of the same Stripe object.

@@ -2,13 +2,11 @@ package payments
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hookstream/hookstream/processors"
+	paymentsdb "github.com/hookstream/hookstream/projections/payments"
 )
 
 // link is who a Stripe object belongs to.
@@ -32,30 +30,25 @@ func (h *handler) resolve(ctx context.Context, tx *processors.Tx, m *processors.
 		}
 	}
 	if l.leadRef != "" {
-		var contactEmail *string
-		err := tx.QueryRow(ctx, `SELECT l.id, l.contact_id, c.email FROM leads l JOIN contacts c ON c.id = l.contact_id
-			WHERE l.workspace_id=$1 AND (l.id=$2 OR l.external_lead_id=$2 OR l.submission_id=$2)
-			ORDER BY (l.id=$2) DESC, l.created_at DESC LIMIT 1`, ws, l.leadRef).Scan(&l.leadID, &l.contactID, &contactEmail)
+		found, ok, err := paymentsdb.LeadByRef(ctx, tx, ws, l.leadRef)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			if m.Attempt < h.cfg.LeadWaitAttempts {
-				return l, processors.RetryAfter(fmt.Errorf("lead %q is not projected yet (attempt %d of %d before applying unlinked)",
-					l.leadRef, m.Attempt, h.cfg.LeadWaitAttempts), h.cfg.LeadWaitDelay)
-			}
-			l.leadMissing = true
 		case err != nil:
 			return l, err
-		default:
-			if l.email == "" && contactEmail != nil {
-				l.email = *contactEmail
+		case ok:
+			l.leadID, l.contactID = found.LeadID, found.ContactID
+			if l.email == "" {
+				l.email = found.Email
 			}
 			return l, nil
+		case m.Attempt < h.cfg.LeadWaitAttempts:
+			return l, processors.RetryAfter(fmt.Errorf("lead %q is not projected yet (attempt %d of %d before applying unlinked)",
+				l.leadRef, m.Attempt, h.cfg.LeadWaitAttempts), h.cfg.LeadWaitDelay)
 		}
+		l.leadMissing = true
 	}
 	if l.email != "" {
-		err := tx.QueryRow(ctx, `SELECT id FROM contacts WHERE workspace_id=$1 AND email=$2 AND erased_at IS NULL`,
-			ws, l.email).Scan(&l.contactID)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		var err error
+		if l.contactID, err = paymentsdb.ContactByEmail(ctx, tx, ws, l.email); err != nil {
 			return l, err
 		}
 	}

@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/hookstream/hookstream/processors"
+	paymentsdb "github.com/hookstream/hookstream/projections/payments"
 )
 
 // pmLookup retrieves a PaymentMethod's type from the Stripe API.
@@ -67,18 +67,14 @@ func (h *handler) paymentMethodType(ctx context.Context, m *processors.Message, 
 	}
 	if pi.PaymentMethod != nil && pi.PaymentMethod.ID != "" && h.pm != nil {
 		id := pi.PaymentMethod.ID
-		err := h.store.DB.QueryRow(ctx, `SELECT type FROM stripe_payment_methods WHERE id=$1`, id).Scan(&typ)
-		if err == nil {
-			return typ, "", nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return "", "", err
+		typ, err := paymentsdb.PaymentMethodType(ctx, h.store.DB, id)
+		if err != nil || typ != "" {
+			return typ, "", err
 		}
 		typ, err = h.pm.paymentMethodType(ctx, id)
 		switch {
 		case err == nil && typ != "":
-			if _, err := h.store.DB.Exec(ctx, `INSERT INTO stripe_payment_methods (id, type) VALUES ($1,$2)
-				ON CONFLICT (id) DO UPDATE SET type=EXCLUDED.type, fetched_at=now()`, id, typ); err != nil {
+			if err := paymentsdb.SavePaymentMethodType(ctx, h.store.DB, id, typ); err != nil {
 				return "", "", err
 			}
 			return typ, "", nil
