@@ -257,7 +257,6 @@ func Apply(v Values, m Mapping) Fields {
 			if !ok {
 				continue
 			}
-			key := in
 			val, found := v[in]
 			if !found {
 				if lowerIndex == nil {
@@ -269,7 +268,8 @@ func Apply(v Values, m Mapping) Fields {
 						}
 					}
 				}
-				if key, found = lowerIndex[lowerASCII(in)]; !found {
+				key, found := lowerIndex[lowerASCII(in)]
+				if !found {
 					continue
 				}
 				val = v[key]

@@ -3,6 +3,7 @@ package lead
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"reflect"
 	"strconv"
@@ -68,8 +69,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
 		v, err := Parse(ct, body)
 		if err != nil {
-			pe, ok := err.(*ParseError)
-			if !ok || pe.Code == "" || v != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Code == "" || v != nil {
 				t.Fatalf("bad error %#v with values %v", err, v)
 			}
 			// Syntactically valid JSON is never called invalid JSON.

@@ -51,17 +51,17 @@ func (p *Publisher) publish(ctx context.Context, msg *nats.Msg, deadline <-chan 
 	}
 	f, err := p.JS.PublishMsgAsync(msg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
+		return nil, fmt.Errorf("%w: %w", ErrPublish, err)
 	}
 	select {
 	case ack := <-f.Ok():
 		return ack, nil
 	case err := <-f.Err():
-		return nil, fmt.Errorf("%w: %v", ErrPublish, err)
+		return nil, fmt.Errorf("%w: %w", ErrPublish, err)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %v", ErrPublish, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", ErrPublish, ctx.Err())
 	case <-deadline:
-		return nil, fmt.Errorf("%w: %v", ErrPublish, context.DeadlineExceeded)
+		return nil, fmt.Errorf("%w: %w", ErrPublish, context.DeadlineExceeded)
 	}
 }
 
