@@ -476,6 +476,31 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 	if len(evs) != 20 { // 15 + 4 + pending
 		t.Errorf("last 24h: %d events", len(evs))
 	}
+	// Pages of 7, each after the last row of the one before, are the list.
+	all24, _ := trail.Events(ctx, audit.EventFilter{Source: "wh_m", Limit: 100})
+	var paged []string
+	f := audit.EventFilter{Source: "wh_m", Limit: 7}
+	for range 10 {
+		page, err := trail.Events(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			paged = append(paged, e.EventID)
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		c := page[len(page)-1].Cursor()
+		f.After = &c
+	}
+	var whole []string
+	for _, e := range all24 {
+		whole = append(whole, e.EventID)
+	}
+	if len(whole) != 25 || strings.Join(paged, ",") != strings.Join(whole, ",") {
+		t.Errorf("pages:\n%v\nwhole list:\n%v", paged, whole)
+	}
 }
 
 func checkMetrics(t *testing.T, name string, got, want stats.Metrics) {
