@@ -18,6 +18,8 @@ import (
 
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/ops/stats"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -26,9 +28,9 @@ func TestAdminAuth(t *testing.T) {
 	t.Parallel()
 	off := newPipeline(t, pipelineOpts{noProcessors: true, token: "-"})
 	for _, tok := range []string{"", adminToken, "anything"} {
-		req, _ := http.NewRequest(http.MethodGet, off.srv.URL+"/api/events", nil)
-		if r := off.do(req, tok); r.StatusCode != http.StatusNotFound || !strings.Contains(string(r.body), `"not_found"`) {
-			t.Errorf("API off, token %q: %d %s", tok, r.StatusCode, r.body)
+		req, _ := http.NewRequest(http.MethodGet, off.HTTP.URL+"/api/events", nil)
+		if r := off.do(req, tok); r.Status != http.StatusNotFound || !strings.Contains(string(r.Body), `"not_found"`) {
+			t.Errorf("API off, token %q: %d %s", tok, r.Status, r.Body)
 		}
 	}
 
@@ -48,39 +50,39 @@ func TestAdminAuth(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, path := range []string{"/api/events", "/api/metrics", "/api/webhooks/wh_x/metrics", "/api/notifications"} {
-			req, _ := http.NewRequest(http.MethodGet, p.srv.URL+path, nil)
+			req, _ := http.NewRequest(http.MethodGet, p.HTTP.URL+path, nil)
 			if c.auth != "" {
 				req.Header.Set("Authorization", c.auth)
 			}
 			r := p.do(req, "")
-			if r.StatusCode != c.want {
-				t.Errorf("%s with %q: %d %s", path, c.auth, r.StatusCode, r.body)
+			if r.Status != c.want {
+				t.Errorf("%s with %q: %d %s", path, c.auth, r.Status, r.Body)
 			}
-			if c.want == 401 && (r.Header.Get("WWW-Authenticate") == "" || !strings.Contains(string(r.body), `"unauthorized"`)) {
-				t.Errorf("401 without WWW-Authenticate or JSON error: %v %s", r.Header, r.body)
+			if c.want == 401 && (r.Header.Get("WWW-Authenticate") == "" || !strings.Contains(string(r.Body), `"unauthorized"`)) {
+				t.Errorf("401 without WWW-Authenticate or JSON error: %v %s", r.Header, r.Body)
 			}
 		}
 	}
 	// Unknown routes: 401 without the token (no route discovery), JSON 404 with it.
-	req, _ := http.NewRequest(http.MethodGet, p.srv.URL+"/api/nope", nil)
-	if r := p.do(req, ""); r.StatusCode != 401 {
-		t.Errorf("unknown route without token: %d", r.StatusCode)
+	req, _ := http.NewRequest(http.MethodGet, p.HTTP.URL+"/api/nope", nil)
+	if r := p.do(req, ""); r.Status != 401 {
+		t.Errorf("unknown route without token: %d", r.Status)
 	}
-	if r := p.get("/api/nope"); r.StatusCode != 404 {
-		t.Errorf("unknown route: %d", r.StatusCode)
+	if r := p.get("/api/nope"); r.Status != 404 {
+		t.Errorf("unknown route: %d", r.Status)
 	}
-	if r := p.get("/api/events/no-such-event"); r.StatusCode != 404 {
-		t.Errorf("unknown event: %d %s", r.StatusCode, r.body)
+	if r := p.get("/api/events/no-such-event"); r.Status != 404 {
+		t.Errorf("unknown event: %d %s", r.Status, r.Body)
 	}
 	// The live feed is behind the token too.
-	req, _ = http.NewRequest(http.MethodGet, p.srv.URL+"/api/events/live", nil)
-	if r := p.do(req, ""); r.StatusCode != 401 {
-		t.Errorf("live feed without token: %d", r.StatusCode)
+	req, _ = http.NewRequest(http.MethodGet, p.HTTP.URL+"/api/events/live", nil)
+	if r := p.do(req, ""); r.Status != 401 {
+		t.Errorf("live feed without token: %d", r.Status)
 	}
 	// Ingest routes are not.
-	req, _ = http.NewRequest(http.MethodGet, p.srv.URL+"/healthz", nil)
-	if r := p.do(req, ""); r.StatusCode != 200 {
-		t.Errorf("healthz: %d", r.StatusCode)
+	req, _ = http.NewRequest(http.MethodGet, p.HTTP.URL+"/healthz", nil)
+	if r := p.do(req, ""); r.Status != 200 {
+		t.Errorf("healthz: %d", r.Status)
 	}
 }
 
@@ -97,24 +99,24 @@ func TestAuditOfAStripeEvent(t *testing.T) {
 	json.Unmarshal(body, &ev)
 	id := "stripe:" + ev.ID
 	p.postStripe(body)
-	p.waitOutcome("payments", id, "ok")
-	p.waitOutcome("notify", "payment:"+id, "ok")
+	p.WaitOutcome("payments", id, "ok")
+	p.WaitOutcome("notify", "payment:"+id, "ok")
 
-	var rec admin.AuditRecord
+	var rec audit.Record
 	r := p.get("/api/events/" + id)
-	if r.StatusCode != 200 {
-		t.Fatalf("%d %s", r.StatusCode, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	r.json(t, &rec)
 	if rec.Status != "ok" || rec.Stream != "INGEST" || rec.StreamSeq == 0 || rec.Subject != "ingest.stripe.payment_intent.succeeded" ||
 		rec.Source != "stripe" || rec.Workspace != "default" || rec.ReceivedAt == nil {
-		t.Errorf("record: %s", r.body)
+		t.Errorf("record: %s", r.Body)
 	}
 	if rec.Request == nil || !jsonEqual(rec.Request.Body, body) {
-		t.Fatalf("request body not the raw event: %s", r.body)
+		t.Fatalf("request body not the raw event: %s", r.Body)
 	}
 	for k := range rec.Request.Headers {
-		if admin.IsSecretHeader(k) {
+		if audit.IsSecretHeader(k) {
 			t.Errorf("secret header %s shown", k)
 		}
 	}
@@ -145,8 +147,8 @@ func TestAuditOfAStripeEvent(t *testing.T) {
 func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, pipelineOpts{})
-	wh := p.webhook("ws1")
-	st := &boards.Store{DB: p.db}
+	wh := p.CreateWebhook("ws1", nil)
+	st := &boards.Store{DB: p.DB}
 	b, err := st.CreateBoard(context.Background(), "ws1", "New Leads")
 	if err != nil {
 		t.Fatal(err)
@@ -162,10 +164,10 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	bad := p.publishRaw(wh, "bad-1", []byte(`{"firstname":"Nobody","product":"Bath Remodel"}`))
 	good := p.postLead(wh, "good-1", []byte(`{"firstname":"Benjie","lastname":"Malinao","phone_number":"+16266633444",
 		"email":"Benjie@Example.com ","product":"Bath Remodel","lead_status":"new"}`))
-	p.waitOutcome("contacts", bad, "rejected")
-	p.waitOutcome("boards", "contact:"+good, "ok")
+	p.WaitOutcome("contacts", bad, "rejected")
+	p.WaitOutcome("boards", "contact:"+good, "ok")
 
-	var rej admin.AuditRecord
+	var rej audit.Record
 	p.get("/api/events/"+bad).json(t, &rej)
 	if rej.Status != "failed" || rej.Result["action"] != "rejected" || rej.Result["success"] != false || len(rej.Errors) == 0 ||
 		!strings.Contains(rej.Errors[0], "contacts: ") {
@@ -178,7 +180,7 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 		t.Errorf("rejected lead's request: %+v", rej.Request)
 	}
 
-	var ok admin.AuditRecord
+	var ok audit.Record
 	p.get("/api/events/"+good).json(t, &ok)
 	if ok.Status != "ok" || ok.Result["action"] != "created" || ok.Result["match_type"] != "new" ||
 		ok.Result["board_name"] != "New Leads" || ok.Result["contact_id"] == nil || ok.Result["score"] == nil {
@@ -202,7 +204,7 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 
 	// The list: one failed, one ok for this webhook.
 	var list struct {
-		Events []admin.EventSummary `json:"events"`
+		Events []audit.EventSummary `json:"events"`
 	}
 	p.get("/api/events?webhook="+wh.ID+"&status=failed&since=1h").json(t, &list)
 	if len(list.Events) != 1 || list.Events[0].EventID != bad || list.Events[0].Outcome != "rejected" {
@@ -212,8 +214,8 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	if len(list.Events) != 2 {
 		t.Errorf("all events: %+v", list.Events)
 	}
-	if r := p.get("/api/events?status=bogus"); r.StatusCode != 400 {
-		t.Errorf("bad status filter: %d", r.StatusCode)
+	if r := p.get("/api/events?status=bogus"); r.Status != 400 {
+		t.Errorf("bad status filter: %d", r.Status)
 	}
 }
 
@@ -258,32 +260,36 @@ func readSSE(t *testing.T, sc *bufio.Scanner, n int, deadline time.Duration) []s
 func (p *pipeline) openLive(t *testing.T, lastID string) (*bufio.Scanner, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.srv.URL+"/api/events/live", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.HTTP.URL+"/api/events/live", nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := p.srv.Client().Do(req)
+	resp, err := p.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("live: %d %v", resp.StatusCode, resp.Header)
 	}
-	return bufio.NewScanner(resp.Body), func() { cancel(); resp.Body.Close() }
+	// The first line is written once the feed's position is fixed.
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || sc.Text() != ": hookstream live feed" {
+		t.Fatalf("live: first line %q, %v", sc.Text(), sc.Err())
+	}
+	return sc, func() { cancel(); resp.Body.Close() }
 }
 
 // A browser that reconnects with Last-Event-ID gets exactly what it missed.
 func TestLiveFeedResumesFromLastEventID(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, pipelineOpts{})
-	wh := p.webhook("ws1")
+	wh := p.CreateWebhook("ws1", nil)
 	lead := func(n int) []byte {
 		return []byte(fmt.Sprintf(`{"firstname":"Lead%d","email":"lead%d@example.com","product":"Windows"}`, n, n))
 	}
 
-	sc, closeFeed := p.openLive(t, "")
-	time.Sleep(200 * time.Millisecond) // the feed starts with new notifications
+	sc, closeFeed := p.openLive(t, "") // positioned: posts from now on are in it
 	p.postLead(wh, "l1", lead(1))
 	first := readSSE(t, sc, 1, 15*time.Second)
 	closeFeed()
@@ -302,7 +308,7 @@ func TestLiveFeedResumesFromLastEventID(t *testing.T) {
 	p.postLead(wh, "l2", lead(2))
 	p.postLead(wh, "l3", lead(3))
 	testutil.CheckFor(t, 15*time.Second, 25*time.Millisecond, func() error {
-		if c := p.count(`SELECT count(*) FROM notifications WHERE channel='live'`); c != 3 {
+		if c := p.Count(`SELECT count(*) FROM notifications WHERE channel='live'`); c != 3 {
 			return fmt.Errorf("%d live notifications", c)
 		}
 		return nil
@@ -322,9 +328,9 @@ func TestLiveFeedResumesFromLastEventID(t *testing.T) {
 		t.Errorf("resumed feed:\n%s", joined)
 	}
 	// ?last_event_id= works for clients that cannot set headers.
-	req, _ := http.NewRequest(http.MethodGet, p.srv.URL+"/api/events/live?last_event_id=abc", nil)
-	if r := p.do(req, adminToken); r.StatusCode != 400 {
-		t.Errorf("bad Last-Event-ID: %d", r.StatusCode)
+	req, _ := http.NewRequest(http.MethodGet, p.HTTP.URL+"/api/events/live?last_event_id=abc", nil)
+	if r := p.do(req, adminToken); r.Status != 400 {
+		t.Errorf("bad Last-Event-ID: %d", r.Status)
 	}
 	// Shutting the API down ends open feeds.
 	p.api.Close()
@@ -354,7 +360,7 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 			wh = webhook
 		}
 		at := received.Add(time.Duration(ms * float64(time.Millisecond)))
-		if _, err := p.db.Exec(ctx, `INSERT INTO event_outcomes (processor, event_id, webhook_id, workspace_id, subject,
+		if _, err := p.DB.Exec(ctx, `INSERT INTO event_outcomes (processor, event_id, webhook_id, workspace_id, subject,
 			stream_seq, status, attempts, duration_ms, received_at, at) VALUES ($1,$2,$3,'ws1',$4,1,$5,$6,1,$7,$8)`,
 			proc, eventID, wh, subject, status, attempts, received, at); err != nil {
 			t.Fatal(err)
@@ -397,8 +403,8 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 	ins("payments", "stripe:evt_1", "", "ingest.stripe.payment_intent.succeeded", "ok", now.Add(-time.Hour), 40, 1)
 	ins("payments", "stripe:evt_2", "", "ingest.stripe.charge.refunded", "unhandled", now.Add(-time.Hour), 20, 1)
 
-	want := func(ms []float64, ok, failed int64) admin.Metrics {
-		m := admin.Metrics{TotalRequests: ok + failed, SuccessfulRequests: ok, FailedRequests: failed, PendingRequests: 1}
+	want := func(ms []float64, ok, failed int64) stats.Metrics {
+		m := stats.Metrics{TotalRequests: ok + failed, SuccessfulRequests: ok, FailedRequests: failed, PendingRequests: 1}
 		m.SuccessRate = round2(100 * float64(ok) / float64(ok+failed))
 		m.ErrorRate = round2(100 * float64(failed) / float64(ok+failed))
 		var sum float64
@@ -412,10 +418,10 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 	}
 	wantAll, want24 := want(allMS, 20, 4), want(recentMS, 15, 4)
 
-	var rep admin.SourceReport
+	var rep stats.Report
 	r := p.get("/api/webhooks/wh_m/metrics")
-	if r.StatusCode != 200 {
-		t.Fatalf("%d %s", r.StatusCode, r.body)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 	r.json(t, &rep)
 	checkMetrics(t, "all time", rep.Metrics, wantAll)
@@ -426,20 +432,21 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 	// The original system's field names.
 	for _, k := range []string{`"total_requests"`, `"successful_requests"`, `"failed_requests"`, `"success_rate"`,
 		`"error_rate"`, `"average_processing_time"`, `"p50_processing_time"`, `"p95_processing_time"`, `"p99_processing_time"`, `"last_24h"`} {
-		if !strings.Contains(string(r.body), k) {
-			t.Errorf("response lacks %s: %s", k, r.body)
+		if !strings.Contains(string(r.Body), k) {
+			t.Errorf("response lacks %s: %s", k, r.Body)
 		}
 	}
 
 	// Stripe is a source too; all sources at once.
-	st, err := admin.SourceMetrics(ctx, p.db, "stripe", now)
+	rd := stats.Reader{DB: p.DB, Now: func() time.Time { return now }}
+	st, err := rd.Source(ctx, "stripe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.TotalRequests != 2 || st.SuccessfulRequests != 2 || *st.P50ProcessingTime != 30 {
 		t.Errorf("stripe: %+v", st.Metrics)
 	}
-	all, err := admin.AllSourceMetrics(ctx, p.db, now)
+	all, err := rd.Sources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,26 +458,52 @@ func TestMetricsFromKnownOutcomes(t *testing.T) {
 		t.Errorf("sources: %v", names)
 	}
 	// An unknown webhook: zeros, no times.
-	none, err := admin.SourceMetrics(ctx, p.db, "wh_none", now)
+	none, err := rd.Source(ctx, "wh_none")
 	if err != nil || none.TotalRequests != 0 || none.P99ProcessingTime != nil {
 		t.Errorf("no data: %+v %v", none, err)
 	}
 	// Event list by final outcome.
-	evs, err := admin.ListEvents(ctx, p.db, admin.EventFilter{Source: "wh_m", Status: "failed"}, now)
+	trail := audit.Trail{DB: p.DB}
+	evs, err := trail.Events(ctx, audit.EventFilter{Source: "wh_m", Status: "failed"})
 	if err != nil || len(evs) != 4 {
 		t.Errorf("failed events: %d %v", len(evs), err)
 	}
-	evs, _ = admin.ListEvents(ctx, p.db, admin.EventFilter{Source: "wh_m", Status: "pending"}, now)
+	evs, _ = trail.Events(ctx, audit.EventFilter{Source: "wh_m", Status: "pending"})
 	if len(evs) != 1 || evs[0].EventID != "wh:wh_m:pending" {
 		t.Errorf("pending: %+v", evs)
 	}
-	evs, _ = admin.ListEvents(ctx, p.db, admin.EventFilter{Source: "wh_m", Since: 24 * time.Hour}, now)
+	evs, _ = trail.Events(ctx, audit.EventFilter{Source: "wh_m", Since: now.Add(-24 * time.Hour)})
 	if len(evs) != 20 { // 15 + 4 + pending
 		t.Errorf("last 24h: %d events", len(evs))
 	}
+	// Pages of 7, each after the last row of the one before, are the list.
+	all24, _ := trail.Events(ctx, audit.EventFilter{Source: "wh_m", Limit: 100})
+	var paged []string
+	f := audit.EventFilter{Source: "wh_m", Limit: 7}
+	for range 10 {
+		page, err := trail.Events(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			paged = append(paged, e.EventID)
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		c := page[len(page)-1].Cursor()
+		f.After = &c
+	}
+	var whole []string
+	for _, e := range all24 {
+		whole = append(whole, e.EventID)
+	}
+	if len(whole) != 25 || strings.Join(paged, ",") != strings.Join(whole, ",") {
+		t.Errorf("pages:\n%v\nwhole list:\n%v", paged, whole)
+	}
 }
 
-func checkMetrics(t *testing.T, name string, got, want admin.Metrics) {
+func checkMetrics(t *testing.T, name string, got, want stats.Metrics) {
 	t.Helper()
 	f := func(p *float64) string {
 		if p == nil {
@@ -505,55 +538,55 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func TestForgetContact(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t, pipelineOpts{})
-	wh := p.webhook("ws1")
+	wh := p.CreateWebhook("ws1", nil)
 	id := p.postLead(wh, "f1", []byte(`{"firstname":"Erin","lastname":"Erasure","email":"erin@example.com",
 		"phone_number":"+16266630000","company":"Acme","product":"Windows","message":"call me at +1 626 663 0000"}`))
-	p.waitOutcome("contacts", id, "ok")
-	p.waitOutcome("notify", "contact:"+id, "ok")
+	p.WaitOutcome("contacts", id, "ok")
+	p.WaitOutcome("notify", "contact:"+id, "ok")
 	var contactID string
-	if err := p.db.QueryRow(context.Background(), `SELECT contact_id FROM leads WHERE event_id=$1`, id).Scan(&contactID); err != nil {
+	if err := p.DB.QueryRow(context.Background(), `SELECT contact_id FROM leads WHERE event_id=$1`, id).Scan(&contactID); err != nil {
 		t.Fatal(err)
 	}
-	var before admin.AuditRecord
+	var before audit.Record
 	p.get("/api/events/"+id).json(t, &before)
 	if before.Request == nil || !strings.Contains(string(before.Request.Body), "erin@example.com") {
 		t.Fatalf("audit before: %+v", before.Request)
 	}
 	seq := before.StreamSeq
 
-	req, _ := http.NewRequest(http.MethodPost, p.srv.URL+"/api/contacts/"+contactID+"/forget?purge_streams=true",
+	req, _ := http.NewRequest(http.MethodPost, p.HTTP.URL+"/api/contacts/"+contactID+"/forget?purge_streams=true",
 		strings.NewReader(`{"reason":"GDPR request #12"}`))
 	r := p.do(req, adminToken)
-	if r.StatusCode != 200 {
-		t.Fatalf("forget: %d %s", r.StatusCode, r.body)
+	if r.Status != 200 {
+		t.Fatalf("forget: %d %s", r.Status, r.Body)
 	}
 	var e admin.Erasure
 	r.json(t, &e)
 	if e.Tables["contacts"] != 1 || e.Tables["leads"] != 1 || e.Tables["notifications"] < 1 || e.StreamMessagesDeleted < 2 ||
 		len(e.EventIDs) != 1 || e.EventIDs[0] != id {
-		t.Errorf("erasure: %s", r.body)
+		t.Errorf("erasure: %s", r.Body)
 	}
 	var email, first, phone, company, message *string
 	var erased *time.Time
-	if err := p.db.QueryRow(context.Background(), `SELECT c.email, c.first_name, c.phone, c.company, c.erased_at, l.message
+	if err := p.DB.QueryRow(context.Background(), `SELECT c.email, c.first_name, c.phone, c.company, c.erased_at, l.message
 		FROM contacts c JOIN leads l ON l.contact_id=c.id WHERE c.id=$1`, contactID).Scan(&email, &first, &phone, &company, &erased, &message); err != nil {
 		t.Fatal(err)
 	}
 	if email != nil || first != nil || phone != nil || company != nil || message != nil || erased == nil {
 		t.Errorf("personal data left: %v %v %v %v %v erased=%v", email, first, phone, company, message, erased)
 	}
-	if n := p.count(`SELECT count(*) FROM notifications WHERE contact_id=$1 AND title <> '[erased]'`, contactID); n != 0 {
+	if n := p.Count(`SELECT count(*) FROM notifications WHERE contact_id=$1 AND title <> '[erased]'`, contactID); n != 0 {
 		t.Errorf("%d notifications keep the contact's name", n)
 	}
-	if n := p.count(`SELECT count(*) FROM erasures WHERE contact_id=$1 AND reason='GDPR request #12' AND requested_by='api'`, contactID); n != 1 {
+	if n := p.Count(`SELECT count(*) FROM erasures WHERE contact_id=$1 AND reason='GDPR request #12' AND requested_by='api'`, contactID); n != 1 {
 		t.Errorf("erasure not recorded")
 	}
 	// The raw request is gone from INGEST, and the audit says why.
-	s, _ := p.js.Stream(context.Background(), streams.StreamIngest)
+	s, _ := p.JS.Stream(context.Background(), streams.StreamIngest)
 	if _, err := s.GetMsg(context.Background(), seq); !errors.Is(err, jetstream.ErrMsgNotFound) {
 		t.Errorf("INGEST message %d still there: %v", seq, err)
 	}
-	var after admin.AuditRecord
+	var after audit.Record
 	p.get("/api/events/"+id).json(t, &after)
 	if after.Erasure == nil || after.Erasure.ContactID != contactID || (after.Request != nil && len(after.Request.Body) > 0) {
 		t.Errorf("audit after erasure: %+v", after)
@@ -563,20 +596,15 @@ func TestForgetContact(t *testing.T) {
 		t.Errorf("audit still shows personal data: %s", raw)
 	}
 	// Again: safe, and says so.
-	r = p.do(mustReq(http.MethodPost, p.srv.URL+"/api/contacts/"+contactID+"/forget"), adminToken)
+	r = p.post("/api/contacts/"+contactID+"/forget", "")
 	var again admin.Erasure
 	r.json(t, &again)
-	if r.StatusCode != 200 || !again.AlreadyErased {
-		t.Errorf("second forget: %d %s", r.StatusCode, r.body)
+	if r.Status != 200 || !again.AlreadyErased {
+		t.Errorf("second forget: %d %s", r.Status, r.Body)
 	}
-	if r := p.do(mustReq(http.MethodPost, p.srv.URL+"/api/contacts/ct_nobody/forget"), adminToken); r.StatusCode != 404 {
-		t.Errorf("unknown contact: %d", r.StatusCode)
+	if r := p.post("/api/contacts/ct_nobody/forget", ""); r.Status != 404 {
+		t.Errorf("unknown contact: %d", r.Status)
 	}
-}
-
-func mustReq(method, url string) *http.Request {
-	r, _ := http.NewRequest(method, url, nil)
-	return r
 }
 
 func jsonEqual(a, b []byte) bool {
@@ -587,4 +615,64 @@ func jsonEqual(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// The admin API answers errors with the gateway's envelope and codes:
+// {"error": code, "message": …, "details": [{"field", "code", "message"}…]}.
+func TestAdminErrorsAnswerLikeTheGateway(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t, pipelineOpts{noProcessors: true})
+	cases := []struct {
+		name, method, path, token string
+		status                    int
+		code, field               string
+	}{
+		{"no token", "GET", "/api/events", "", 401, "unauthorized", ""},
+		{"unknown route", "GET", "/api/nope", adminToken, 404, "not_found", ""},
+		{"unknown event", "GET", "/api/events/wh:x:nope", adminToken, 404, "not_found", ""},
+		{"bad status filter", "GET", "/api/events?status=bogus", adminToken, 400, "invalid_request", "status"},
+		{"bad limit", "GET", "/api/notifications?limit=0", adminToken, 400, "invalid_request", "limit"},
+		{"bad since", "GET", "/api/events?since=yesterday", adminToken, 400, "invalid_request", "since"},
+		{"bad form type", "GET", "/api/webhooks/form:a%20b/metrics", adminToken, 400, "invalid_request", "webhook"},
+		{"bad Last-Event-ID", "GET", "/api/events/live?last_event_id=abc", adminToken, 400, "invalid_request", "Last-Event-ID"},
+		{"bad forget body", "POST", "/api/contacts/ct_x/forget", adminToken, 400, "invalid_request", ""},
+		{"unknown contact", "POST", "/api/contacts/ct_nobody/forget", adminToken, 404, "not_found", ""},
+		{"the gateway's own 404", "GET", "/nope", "", 404, "not_found", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body *strings.Reader
+			if c.name == "bad forget body" {
+				body = strings.NewReader("{not json")
+			} else {
+				body = strings.NewReader("")
+			}
+			req, _ := http.NewRequest(c.method, p.HTTP.URL+c.path, body)
+			r := p.do(req, c.token)
+			if r.Status != c.status || r.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+			}
+			var env map[string]json.RawMessage
+			r.json(t, &env)
+			var got struct {
+				Error   string `json:"error"`
+				Message string `json:"message"`
+				Details []struct {
+					Field   string `json:"field"`
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"details"`
+			}
+			r.json(t, &got)
+			if len(env) != 3 || env["details"] == nil || got.Error != c.code || got.Message == "" {
+				t.Errorf("envelope: %s", r.Body)
+			}
+			if c.field != "" && (len(got.Details) != 1 || got.Details[0].Field != c.field || got.Details[0].Code != "invalid_value") {
+				t.Errorf("details: %s", r.Body)
+			}
+			if c.field == "" && len(got.Details) != 0 {
+				t.Errorf("details: %s", r.Body)
+			}
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/ops/audit"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -301,7 +302,7 @@ func purgeStreams(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream,
 	}
 	// Raw requests never processed have no outcome: find them by id.
 	for _, id := range eventIDs {
-		if m, err := findIngest(ctx, js, id, 0); err == nil {
+		if m, err := audit.FindRequest(ctx, js, id); err == nil {
 			l := loc{streams.StreamIngest, m.Sequence}
 			if !seen[l] {
 				seen[l] = true

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/hookstream/hookstream/internal/httperr"
 )
 
 // The hand-written Accepted answer is byte for byte what writeJSON (that is,
@@ -23,7 +25,7 @@ func TestAcceptedEncoding(t *testing.T) {
 			t.Errorf("appendAccepted(%+v)\n got %s\nwant %s", a, got, want)
 		}
 		old, neu := httptest.NewRecorder(), httptest.NewRecorder()
-		writeJSON(old, 202, a)
+		httperr.WriteJSON(old, 202, a)
 		writeAccepted(neu, 202, &a)
 		if old.Code != neu.Code || old.Body.String() != neu.Body.String() {
 			t.Errorf("writeAccepted %d %q, writeJSON %d %q", neu.Code, neu.Body, old.Code, old.Body)

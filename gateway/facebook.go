@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/hookstream/hookstream/gateway/verify"
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -16,7 +17,7 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodGet {
 		challenge, ok := verify.VerifyFacebookChallenge(r.URL.Query(), g.cfg.FacebookVerifyToken)
 		if !ok {
-			return &Error{Code: CodeForbidden, Message: "verification token mismatch", Reason: "bad_verify_token"}
+			return &httperr.Error{Code: httperr.Forbidden, Message: "verification token mismatch", Reason: "bad_verify_token"}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -48,7 +49,7 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(body, &n); err != nil || n.Entry == nil {
-		return errf(CodeInvalid, "expected {\"object\":\"page\",\"entry\":[…]}")
+		return httperr.New(httperr.Invalid, "expected {\"object\":\"page\",\"entry\":[…]}")
 	}
 	var out []*event
 	for _, e := range n.Entry {
@@ -62,8 +63,8 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 			d := json.NewDecoder(bytes.NewReader(c.Value))
 			d.UseNumber()
 			if err := d.Decode(&v); err != nil || !streams.ValidToken(string(v.LeadgenID), false) {
-				return &Error{Code: CodeInvalid, Message: "leadgen change without a valid leadgen_id",
-					Details: []Detail{{Field: "leadgen_id", Code: "invalid_value", Message: "missing or invalid"}}}
+				return &httperr.Error{Code: httperr.Invalid, Message: "leadgen change without a valid leadgen_id",
+					Details: []httperr.Detail{{Field: "leadgen_id", Code: "invalid_value", Message: "missing or invalid"}}}
 			}
 			out = append(out, &event{
 				subject:     streams.SubjectIngestFacebook,
@@ -89,7 +90,7 @@ func (g *Gateway) handleFacebook(w http.ResponseWriter, r *http.Request) error {
 		}
 		res.Events = append(res.Events, &a)
 	}
-	writeJSON(w, http.StatusOK, res)
+	httperr.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 

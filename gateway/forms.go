@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -16,12 +17,12 @@ var formTypes = map[string]bool{"contact": true, "newsletter": true, "consultati
 func (g *Gateway) handleForm(w http.ResponseWriter, r *http.Request) error {
 	formType := r.PathValue("form_type")
 	if !formTypes[formType] {
-		return errf(CodeNotFound, "unknown form type; use contact, newsletter or consultation")
+		return httperr.New(httperr.NotFound, "unknown form type; use contact, newsletter or consultation")
 	}
 	origin := r.Header.Get("Origin")
 	if origin != "" {
 		if !g.originAllowed(origin) {
-			return &Error{Code: CodeForbidden, Message: "origin not allowed", Reason: "origin"}
+			return &httperr.Error{Code: httperr.Forbidden, Message: "origin not allowed", Reason: "origin"}
 		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
@@ -30,7 +31,7 @@ func (g *Gateway) handleForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	if r.Method == http.MethodOptions {
 		if origin == "" {
-			return errf(CodeForbidden, "preflight without Origin")
+			return httperr.New(httperr.Forbidden, "preflight without Origin")
 		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
@@ -40,7 +41,7 @@ func (g *Gateway) handleForm(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if ok, d := g.ipLimit.allow(remoteIP(r)); !ok {
-		return &Error{Code: CodeRateLimited, Message: "too many submissions; retry later", RetryAfter: d}
+		return &httperr.Error{Code: httperr.RateLimited, Message: "too many submissions; retry later", RetryAfter: d}
 	}
 	mt, err := mediaType(r, ctJSON, ctForm)
 	if err != nil {

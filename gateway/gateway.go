@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookstream/hookstream/internal/httperr"
 )
 
 // Publisher stores a message and returns the stream's acknowledgement
@@ -106,7 +108,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil
 	}, http.MethodGet)
 	g.notFound = g.wrap("unknown", func(http.ResponseWriter, *http.Request) error {
-		return errf(CodeNotFound, "no such route")
+		return httperr.New(httperr.NotFound, "no such route")
 	}, "*")
 	g.mux.Handle("/", g.notFound)
 	return g, nil
@@ -211,7 +213,7 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 			if p := recover(); p != nil {
 				g.log.Error("handler panic", "route", name, "panic", p, "request_id", reqID)
 				if sw.status == 0 {
-					writeError(sw, errf(CodeInternal, "internal error"))
+					httperr.Write(sw, httperr.New(httperr.Internal, "internal error"))
 				}
 			}
 			rm.request(sw.status)
@@ -225,18 +227,18 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 		}
 		if !ok {
 			sw.Header().Set("Allow", allow)
-			writeError(sw, errf(CodeMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+allow))
+			httperr.Write(sw, httperr.New(httperr.MethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+allow))
 			return
 		}
 		if err := h(sw, r); err != nil {
-			var e *Error
+			var e *httperr.Error
 			if errors.As(err, &e) && e.Reason != "" {
 				g.metrics.VerifyFail.WithLabelValues(name, e.Reason).Inc()
 			}
 			if !errors.As(err, &e) {
 				g.log.Error("request failed", "route", name, "err", err, "request_id", reqID)
 			}
-			writeError(sw, err)
+			httperr.Write(sw, err)
 		}
 	})
 }
@@ -251,7 +253,7 @@ func requestID(w http.ResponseWriter) string {
 }
 
 func (g *Gateway) handleHealthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httperr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -291,6 +293,6 @@ func (g *Gateway) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", strconv.Itoa(int(g.cfg.RetryAfter/time.Second)))
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
+	httperr.WriteJSON(w, status, map[string]any{"ready": ready, "degraded": degraded, "checks": checks})
 	return nil
 }

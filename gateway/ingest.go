@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -51,24 +52,24 @@ const (
 // readBody reads the whole body up to the limit: 413 above it, 400 when empty.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > g.cfg.BodyLimit {
-		return nil, errf(CodeTooLarge, "body exceeds the limit")
+		return nil, httperr.New(httperr.TooLarge, "body exceeds the limit")
 	}
 	body, err := readAll(http.MaxBytesReader(w, r.Body, g.cfg.BodyLimit), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, errf(CodeTooLarge, "body exceeds the limit")
+			return nil, httperr.New(httperr.TooLarge, "body exceeds the limit")
 		}
 		// A slow sender is not sending a malformed body: 408 tells it to
 		// retry, where a 400 would tell it to give up.
 		var ne net.Error
 		if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-			return nil, errf(CodeTimeout, "the body did not arrive in time; retry")
+			return nil, httperr.New(httperr.Timeout, "the body did not arrive in time; retry")
 		}
-		return nil, errf(CodeMalformed, "could not read the body")
+		return nil, httperr.New(httperr.Malformed, "could not read the body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, errf(CodeInvalid, "empty body")
+		return nil, httperr.New(httperr.Invalid, "empty body")
 	}
 	return body, nil
 }
@@ -104,7 +105,7 @@ func readAll(rd io.Reader, contentLength int64) ([]byte, error) {
 func mediaType(r *http.Request, allowed ...string) (string, error) {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return "", errf(CodeUnsupportedMedia, "Content-Type is required: "+strings.Join(allowed, " or "))
+		return "", httperr.New(httperr.UnsupportedMedia, "Content-Type is required: "+strings.Join(allowed, " or "))
 	}
 	// The usual exact spellings need no parsing (ParseMediaType builds a
 	// parameter map): they parse to themselves with no parameters.
@@ -115,24 +116,24 @@ func mediaType(r *http.Request, allowed ...string) (string, error) {
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
-		return "", errf(CodeUnsupportedMedia, "unparseable Content-Type")
+		return "", httperr.New(httperr.UnsupportedMedia, "unparseable Content-Type")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return "", errf(CodeUnsupportedMedia, "only UTF-8 bodies are accepted")
+		return "", httperr.New(httperr.UnsupportedMedia, "only UTF-8 bodies are accepted")
 	}
 	for _, a := range allowed {
 		if mt == a {
 			return mt, nil
 		}
 	}
-	return "", errf(CodeUnsupportedMedia, "unsupported Content-Type "+mt+"; use "+strings.Join(allowed, " or "))
+	return "", httperr.New(httperr.UnsupportedMedia, "unsupported Content-Type "+mt+"; use "+strings.Join(allowed, " or "))
 }
 
 // checkSyntax rejects bodies no processor could read: invalid UTF-8,
 // malformed JSON or a JSON value that is not an object.
 func checkSyntax(mt string, body []byte) error {
 	if !utf8.Valid(body) {
-		return errf(CodeMalformed, "body is not valid UTF-8")
+		return httperr.New(httperr.Malformed, "body is not valid UTF-8")
 	}
 	if mt == ctJSON {
 		// A leading UTF-8 BOM is tolerated (RFC 8259 §8.1 allows ignoring it,
@@ -140,10 +141,10 @@ func checkSyntax(mt string, body []byte) error {
 		// bytes keep it.
 		body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 		if !jsonValid(body) {
-			return errf(CodeMalformed, "body is not valid JSON")
+			return httperr.New(httperr.Malformed, "body is not valid JSON")
 		}
 		if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
-			return errf(CodeInvalid, "body must be a JSON object")
+			return httperr.New(httperr.Invalid, "body must be a JSON object")
 		}
 	}
 	return nil
@@ -196,7 +197,7 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 	g.metrics.PublishLat.Observe(time.Since(start).Seconds())
 	if err != nil {
 		g.log.Warn("publish failed", "route", route, "subject", ev.subject, "err", err, "request_id", reqID)
-		return Accepted{}, &Error{Code: CodeUnavailable, Message: "the event could not be stored; retry later", RetryAfter: g.cfg.RetryAfter}
+		return Accepted{}, &httperr.Error{Code: httperr.Unavailable, Message: "the event could not be stored; retry later", RetryAfter: g.cfg.RetryAfter}
 	}
 	if ack.Duplicate {
 		g.metrics.Duplicates.WithLabelValues(route).Inc()
@@ -231,11 +232,11 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, route string, e
 	return nil
 }
 
-// writeAccepted is writeJSON(w, status, a), encoded without reflection: it
+// writeAccepted is httperr.WriteJSON(w, status, a), encoded without reflection: it
 // is the answer to nearly every request. TestAcceptedEncoding holds it to
 // json.Marshal's bytes.
 func writeAccepted(w http.ResponseWriter, status int, a *Accepted) {
-	setJSONHeaders(w.Header())
+	httperr.SetJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	w.Write(appendAccepted(make([]byte, 0, 96+len(a.EventID)), a))
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/hookstream/hookstream/gateway/verify"
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -31,7 +32,7 @@ func (g *Gateway) handleMailerLite(w http.ResponseWriter, r *http.Request) error
 		Events []json.RawMessage `json:"events"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
-		return errf(CodeInvalid, "expected a MailerLite event object")
+		return httperr.New(httperr.Invalid, "expected a MailerLite event object")
 	}
 	kind := p.Type
 	if kind == "" {
@@ -41,8 +42,8 @@ func (g *Gateway) handleMailerLite(w http.ResponseWriter, r *http.Request) error
 		kind = "batch"
 	}
 	if !streams.ValidToken(kind, true) {
-		return &Error{Code: CodeInvalid, Message: "event type missing or invalid",
-			Details: []Detail{{Field: "type", Code: "invalid_value", Message: "expected e.g. subscriber.unsubscribed"}}}
+		return &httperr.Error{Code: httperr.Invalid, Message: "event type missing or invalid",
+			Details: []httperr.Detail{{Field: "type", Code: "invalid_value", Message: "expected e.g. subscriber.unsubscribed"}}}
 	}
 	return g.accept(w, r, "mailerlite", &event{
 		subject:     streams.IngestSubject(streams.SubjectIngestMailerLite, kind),

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/hookstream/hookstream/gateway/verify"
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -28,13 +29,13 @@ func (g *Gateway) handleStripe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !streams.ValidToken(string(ev.Type), true) {
-		return &Error{Code: CodeInvalid, Message: "unsupported event type",
-			Details: []Detail{{Field: "type", Code: "invalid_value", Message: "event type must be letters, digits, _ - and ."}}}
+		return &httperr.Error{Code: httperr.Invalid, Message: "unsupported event type",
+			Details: []httperr.Detail{{Field: "type", Code: "invalid_value", Message: "event type must be letters, digits, _ - and ."}}}
 	}
 	id, ok := cleanID(ev.ID)
 	if !ok {
-		return &Error{Code: CodeInvalid, Message: "event id missing or invalid",
-			Details: []Detail{{Field: "id", Code: "invalid_value", Message: "event id must be printable ASCII"}}}
+		return &httperr.Error{Code: httperr.Invalid, Message: "event id missing or invalid",
+			Details: []httperr.Detail{{Field: "id", Code: "invalid_value", Message: "event id must be printable ASCII"}}}
 	}
 	return g.accept(w, r, "stripe", &event{
 		subject:     streams.IngestSubject(streams.SubjectIngestStripe, string(ev.Type)),

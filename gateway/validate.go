@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/lead"
 )
 
@@ -56,23 +57,23 @@ func validateForm(formType, mt string, body []byte, region string) (lead.Values,
 func parseError(err error) error {
 	var pe *lead.ParseError
 	if errors.As(err, &pe) {
-		code := CodeMalformed
+		code := httperr.Malformed
 		switch pe.Code {
 		case lead.CodeNotObject, lead.CodeTooDeep, lead.CodeTooManyFields,
 			lead.CodeDuplicateKey, lead.CodeKeyTooLong, lead.CodeEmptyBody:
-			code = CodeInvalid
+			code = httperr.Invalid
 		case lead.CodeUnsupportedMediaType:
-			code = CodeUnsupportedMedia
+			code = httperr.UnsupportedMedia
 		}
-		return &Error{Code: code, Message: pe.Msg, Details: []Detail{{Code: pe.Code, Message: pe.Msg}}}
+		return &httperr.Error{Code: code, Message: pe.Msg, Details: []httperr.Detail{{Code: pe.Code, Message: pe.Msg}}}
 	}
-	return errf(CodeMalformed, "body could not be parsed")
+	return httperr.New(httperr.Malformed, "body could not be parsed")
 }
 
 func validationError(msg string, ferrs []lead.FieldError) error {
-	e := &Error{Code: CodeValidation, Message: msg}
+	e := &httperr.Error{Code: httperr.Validation, Message: msg}
 	for _, f := range ferrs {
-		e.Details = append(e.Details, Detail{Field: f.Field, Code: f.Code, Message: f.Message})
+		e.Details = append(e.Details, httperr.Detail{Field: f.Field, Code: f.Code, Message: f.Message})
 	}
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/gateway/verify"
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/projections"
 )
 
@@ -11,26 +12,26 @@ import (
 // signatures and credentials, 400 for a payload the signature covers but that
 // is not an event, 503 when the route's secret is not configured (fail
 // closed: nothing is accepted, and the sender retries once it is fixed).
-func verifyError(err error) *Error {
+func verifyError(err error) *httperr.Error {
 	reason := verify.ReasonOf(err)
-	e := &Error{Reason: string(reason)}
+	e := &httperr.Error{Reason: string(reason)}
 	switch reason {
 	case verify.ReasonStaleTimestamp:
-		e.Code, e.Message = CodeStaleTimestamp, "signature timestamp outside the allowed tolerance"
+		e.Code, e.Message = httperr.StaleTimestamp, "signature timestamp outside the allowed tolerance"
 	case verify.ReasonBadTimestamp:
-		e.Code, e.Message = CodeStaleTimestamp, "signature timestamp missing or unparseable"
+		e.Code, e.Message = httperr.StaleTimestamp, "signature timestamp missing or unparseable"
 	case verify.ReasonMissingSignature:
-		e.Code, e.Message = CodeBadSignature, "signature or credentials missing"
+		e.Code, e.Message = httperr.BadSignature, "signature or credentials missing"
 	case verify.ReasonBadCredentials:
-		e.Code, e.Message = CodeBadSignature, "credentials rejected"
+		e.Code, e.Message = httperr.BadSignature, "credentials rejected"
 	case verify.ReasonBadPayload:
-		e.Code, e.Message = CodeInvalid, "signed payload is not a valid event"
+		e.Code, e.Message = httperr.Invalid, "signed payload is not a valid event"
 	case verify.ReasonMisconfigured:
-		e.Code, e.Message = CodeMisconfigured, "verification is not configured for this route"
+		e.Code, e.Message = httperr.Misconfigured, "verification is not configured for this route"
 	default:
-		e.Code, e.Message = CodeBadSignature, "signature does not match"
+		e.Code, e.Message = httperr.BadSignature, "signature does not match"
 	}
-	e.Details = []Detail{{Code: string(reason), Message: e.Message}}
+	e.Details = []httperr.Detail{{Code: string(reason), Message: e.Message}}
 	return e
 }
 

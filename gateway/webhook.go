@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/httperr"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -16,7 +17,7 @@ import (
 func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("webhook_id")
 	if !streams.ValidToken(id, false) || len(id) > 64 || g.deps.Webhooks == nil {
-		return errf(CodeNotFound, "unknown webhook")
+		return httperr.New(httperr.NotFound, "unknown webhook")
 	}
 	wait, err := g.parseWait(r)
 	if err != nil {
@@ -25,10 +26,10 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	e, err := g.deps.Webhooks.get(r.Context(), id)
 	if err != nil {
 		g.log.Warn("webhook config unavailable", "webhook_id", id, "err", err)
-		return &Error{Code: CodeUnavailable, Message: "webhook configuration unavailable; retry later", RetryAfter: g.cfg.RetryAfter}
+		return &httperr.Error{Code: httperr.Unavailable, Message: "webhook configuration unavailable; retry later", RetryAfter: g.cfg.RetryAfter}
 	}
 	if e.wh == nil || !e.wh.Active {
-		return errf(CodeNotFound, "unknown or inactive webhook")
+		return httperr.New(httperr.NotFound, "unknown or inactive webhook")
 	}
 	mt, err := mediaType(r, ctJSON, ctForm)
 	if err != nil {
@@ -47,7 +48,7 @@ func (g *Gateway) handleWebhook(w http.ResponseWriter, r *http.Request) error {
 	// The webhook's budget is charged only for verified requests, so someone
 	// who knows a webhook id cannot exhaust it and lock the real sender out.
 	if ok, d := reserve(e.limiter, g.cfg.Now()); !ok {
-		return &Error{Code: CodeRateLimited, Message: "rate limit exceeded for this webhook", RetryAfter: d}
+		return &httperr.Error{Code: httperr.RateLimited, Message: "rate limit exceeded for this webhook", RetryAfter: d}
 	}
 	if err := checkLead(mt, body, e.wh.FieldMapping, g.cfg.DefaultRegion); err != nil {
 		return err
@@ -95,15 +96,15 @@ func (g *Gateway) parseWait(r *http.Request) (time.Duration, error) {
 	if err != nil {
 		secs, err2 := strconv.ParseFloat(v, 64)
 		if err2 != nil && !errors.Is(err2, strconv.ErrRange) || math.IsNaN(secs) {
-			return 0, &Error{Code: CodeInvalid, Message: "wait must be a duration such as 5s",
-				Details: []Detail{{Field: "wait", Code: "invalid_value", Message: "not a duration"}}}
+			return 0, &httperr.Error{Code: httperr.Invalid, Message: "wait must be a duration such as 5s",
+				Details: []httperr.Detail{{Field: "wait", Code: "invalid_value", Message: "not a duration"}}}
 		}
 		// Clamp before converting: a float beyond int64 nanoseconds would
 		// wrap to a negative duration.
 		d = time.Duration(max(-1, min(secs, g.cfg.MaxWait.Seconds())) * float64(time.Second))
 	}
 	if d < 0 {
-		return 0, &Error{Code: CodeInvalid, Message: "wait must not be negative"}
+		return 0, &httperr.Error{Code: httperr.Invalid, Message: "wait must not be negative"}
 	}
 	return min(d, g.cfg.MaxWait), nil
 }

@@ -31,6 +31,10 @@ const (
 	SubjectDisputeCreated      = "events.dispute.created"
 	SubjectInvoicePaid         = "events.invoice.paid"
 	SubjectSubscriptionCreated = "events.subscription.created"
+
+	// SubjectNotificationLive carries the live feed: the notify processor
+	// publishes there, the admin API reads it (ops/live).
+	SubjectNotificationLive = "events.notification.live"
 )
 
 // Envelope headers carried by every raw event in INGEST.

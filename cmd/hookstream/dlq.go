@@ -15,8 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/ops/dlq"
+	"github.com/hookstream/hookstream/processors"
 )
 
 const dlqUsage = `dlq <list|show|retry|discard> [flags]

@@ -11,7 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/ops"
+	"github.com/hookstream/hookstream/ops/audit"
 )
 
 const eventsUsage = `events <show|list> [flags]
@@ -53,15 +54,16 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if verb == "show" && id == "" {
 		return errors.New("event id required (hookstream events show EVENT_ID)")
 	}
-	var lookBack time.Duration
+	f := audit.EventFilter{Source: source, Status: status, Limit: limit}
 	if since != "" {
-		d, err := admin.ParseSince(since)
+		d, err := ops.ParseSince(since)
 		if err != nil {
 			return fmt.Errorf("--since: %v", err)
 		}
-		lookBack = d
+		if d > 0 {
+			f.Since = time.Now().Add(-d)
+		}
 	}
-	f := admin.EventFilter{Source: source, Status: status, Since: lookBack, Limit: limit}
 	if err := f.Validate(); err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer a.close()
 	if verb == "list" {
-		evs, err := admin.ListEvents(ctx, a.pool, f, time.Now())
+		evs, err := audit.Trail{DB: a.pool}.Events(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -84,12 +86,9 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := a.connectNATS(ctx, "hookstream events"); err != nil {
 		note = "request not shown: " + oneLine(err)
 	}
-	rec, err := admin.Audit(ctx, a.pool, a.js, id)
-	if errors.Is(err, admin.ErrNotFound) {
-		if note != "" {
-			return fmt.Errorf("no outcomes recorded for event %q (and %s)", id, note)
-		}
-		return fmt.Errorf("no event %q in the outcomes or INGEST", id)
+	rec, err := audit.Trail{DB: a.pool, JS: a.js}.Event(ctx, id)
+	if errors.Is(err, ops.ErrNotFound) && note != "" {
+		return fmt.Errorf("no outcomes recorded for event %q (and %s)", id, note)
 	}
 	if err != nil {
 		return err
@@ -103,7 +102,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return printAudit(stdout, rec)
 }
 
-func printEventList(w io.Writer, evs []admin.EventSummary) error {
+func printEventList(w io.Writer, evs []audit.EventSummary) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECEIVED\tEVENT\tSOURCE\tSTATUS\tOUTCOME\tATTEMPTS\tTIME\tERROR")
 	for _, e := range evs {
@@ -124,7 +123,7 @@ func printEventList(w io.Writer, evs []admin.EventSummary) error {
 	return tw.Flush()
 }
 
-func printAudit(w io.Writer, r *admin.AuditRecord) error {
+func printAudit(w io.Writer, r *audit.Record) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("Event       %s\n", r.EventID)
 	p("Status      %s\n", r.Status)

@@ -10,7 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/ops"
+	"github.com/hookstream/hookstream/ops/audit"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/notify"
 )
@@ -135,14 +136,18 @@ func runNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return show(stdout, asJSON, map[string]any{"removed": id}, "removed rule "+id+"\n")
 	case "list":
-		var look time.Duration
+		var look time.Time
 		if since != "" {
-			if look, err = admin.ParseSince(since); err != nil {
+			d, err := ops.ParseSince(since)
+			if err != nil {
 				return fmt.Errorf("--since: %v", err)
 			}
+			if d > 0 {
+				look = time.Now().Add(-d)
+			}
 		}
-		ns, err := admin.ListNotifications(ctx, a.pool, admin.NotificationFilter{Status: status, Channel: channel,
-			EventID: eventID, Since: look, Limit: limit}, time.Now())
+		ns, err := audit.Trail{DB: a.pool}.Notifications(ctx, audit.NotificationFilter{Status: status, Channel: channel,
+			EventID: eventID, Since: look, Limit: limit})
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/ops/stats"
 	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/projections"
 )
@@ -88,7 +90,7 @@ func TestOperatorVerbs(t *testing.T) {
 		return nil
 	})
 
-	var rec admin.AuditRecord
+	var rec audit.Record
 	if err := json.Unmarshal([]byte(run(0, "events", "show", id, "--json")), &rec); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestOperatorVerbs(t *testing.T) {
 		}
 	}
 	run(1, "events", "show", "wh:nope:nope")
-	var evs []admin.EventSummary
+	var evs []audit.EventSummary
 	json.Unmarshal([]byte(run(0, "events", "list", "--webhook", wh.ID, "--status", "ok", "--since", "1h", "--json")), &evs)
 	if len(evs) != 1 || evs[0].EventID != id {
 		t.Errorf("events list: %+v", evs)
@@ -113,7 +115,7 @@ func TestOperatorVerbs(t *testing.T) {
 	run(2, "events", "list", "--bogus")
 	run(1, "events", "list", "--status", "weird")
 
-	var rep admin.SourceReport
+	var rep stats.Report
 	json.Unmarshal([]byte(run(0, "stats", "--webhook", wh.ID, "--json")), &rep)
 	if rep.TotalRequests != 1 || rep.SuccessRate != 100 || rep.P99ProcessingTime == nil || rep.Last24h.TotalRequests != 1 {
 		t.Errorf("stats: %+v", rep)
@@ -122,7 +124,7 @@ func TestOperatorVerbs(t *testing.T) {
 		t.Errorf("stats table:\n%s", txt)
 	}
 
-	var ns []admin.NotificationSummary
+	var ns []audit.NotificationSummary
 	json.Unmarshal([]byte(run(0, "notify", "list", "--channel", "live", "--json")), &ns)
 	if len(ns) != 1 || ns[0].SourceEventID != id || ns[0].Status != "sent" {
 		t.Errorf("notify list: %+v", ns)

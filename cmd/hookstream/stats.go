@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
-	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/ops/stats"
 )
 
 const statsUsage = `stats [--webhook W] [--json]
@@ -37,24 +36,24 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer a.close()
-	now := time.Now()
-	var reps []*admin.SourceReport
+	rd := stats.Reader{DB: a.pool}
+	var reps []*stats.Report
 	if source != "" {
-		rep, err := admin.SourceMetrics(ctx, a.pool, source, now)
+		rep, err := rd.Source(ctx, source)
 		if err != nil {
 			return err
 		}
 		if asJSON {
 			return printJSON(stdout, rep)
 		}
-		reps = []*admin.SourceReport{rep}
+		reps = []*stats.Report{rep}
 	} else {
-		if reps, err = admin.AllSourceMetrics(ctx, a.pool, now); err != nil {
+		if reps, err = rd.Sources(ctx); err != nil {
 			return err
 		}
 		if asJSON {
 			if reps == nil {
-				reps = []*admin.SourceReport{}
+				reps = []*stats.Report{}
 			}
 			return printJSON(stdout, map[string]any{"sources": reps})
 		}
@@ -64,7 +63,7 @@ func runStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, r := range reps {
 		for _, row := range []struct {
 			window string
-			m      admin.Metrics
+			m      stats.Metrics
 		}{{"all", r.Metrics}, {"24h", r.Last24h}} {
 			m := row.m
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", r.WebhookID, row.window,

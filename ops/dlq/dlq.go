@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -47,8 +48,9 @@ type Entry struct {
 // HdrDLQCaptured marks a dead letter written by Capture.
 const HdrDLQCaptured = "Hs-Dlq-Captured"
 
-// ErrNotFound is returned for an id that is not (or no longer) in the DLQ.
-var ErrNotFound = errors.New("no such dead letter")
+// ErrNotFound is returned for an id that is not (or no longer) in the DLQ;
+// it is an ops.ErrNotFound.
+var ErrNotFound = ops.NotFound("no such dead letter")
 
 func entryFrom(seq uint64, subject string, h nats.Header, data []byte, at time.Time) *Entry {
 	e := &Entry{ID: seq, Data: data, At: at, Header: nats.Header{}}

@@ -2,6 +2,7 @@ package dlq_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,11 +15,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
+	"github.com/hookstream/hookstream/ops/dlq"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/ops/dlq"
-	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/projections/pgtest"
 )
 
@@ -214,7 +215,13 @@ func TestCaptureMaxDeliveries(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- capture.Run(cctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(100 * time.Millisecond) // subscribed
+	advisory := func(consumer string) string { return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.INGEST." + consumer }
+	env.Eventually(5*time.Second, func() error {
+		if !env.NATS.GlobalAccount().SubscriptionInterest(advisory("contacts")) {
+			return errors.New("capture not subscribed to the advisories yet")
+		}
+		return nil
+	})
 
 	// The contacts processor's durable, as the runner defines it but with
 	// two attempts and a short AckWait; the "process" pulls and dies.
@@ -230,6 +237,8 @@ func TestCaptureMaxDeliveries(t *testing.T) {
 	if _, err := env.DB.Exec(ctx, `INSERT INTO processed (processor, event_id) VALUES ('contacts','crash-2')`); err != nil {
 		t.Fatal(err)
 	}
+	// Each pull waits (up to 1s) for the redelivery after AckWait; the
+	// third one, past MaxDeliver, raises the advisory.
 	crash := func(c jetstream.Consumer) {
 		for attempt := 1; attempt <= 3; attempt++ {
 			b, err := c.Fetch(2, jetstream.FetchMaxWait(time.Second))
@@ -238,7 +247,6 @@ func TestCaptureMaxDeliveries(t *testing.T) {
 			}
 			for range b.Messages() { // received, never answered
 			}
-			time.Sleep(400 * time.Millisecond)
 		}
 	}
 	crash(cons)
@@ -257,8 +265,24 @@ func TestCaptureMaxDeliveries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raised, err := env.NC.SubscribeSync(advisory("inspect"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	crash(other)
-	time.Sleep(500 * time.Millisecond)
+	am, err := raised.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no MAX_DELIVERIES advisory for inspect: %v", err)
+	}
+	// Capture handles it in the background; handled here as well, it must
+	// write nothing either way.
+	var adv dlq.Advisory
+	if err := json.Unmarshal(am.Data, &adv); err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Capture(ctx, adv); err != nil {
+		t.Fatal(err)
+	}
 	es, err := dlq.List(ctx, env.JS, "", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/hookstream/hookstream/internal/pipelinetest"
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/mailerlite"
-	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	"github.com/hookstream/hookstream/streams"
@@ -227,9 +229,16 @@ func TestReplaySince(t *testing.T) {
 	wh := env.CreateWebhook(ws, nil)
 	run := pipeline(t, env)
 	post(t, env, wh, 40, 40, 4, "early")
-	time.Sleep(50 * time.Millisecond)
-	since := time.Now()
-	time.Sleep(50 * time.Millisecond)
+	// Just after the last early event as INGEST stamped it.
+	ingest, err := env.JS.Stream(env.Ctx(5*time.Second), streams.StreamIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := ingest.GetMsg(env.Ctx(5*time.Second), 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := last.Time.Add(time.Nanosecond)
 	late := post(t, env, wh, 25, 25, 4, "late")
 	idle(env)
 
@@ -256,7 +265,23 @@ func TestReplaySince(t *testing.T) {
 	if err := run.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // the last pull request expires
+	// The stopped runner's last pull requests expire.
+	env.Eventually(10*time.Second, func() error {
+		for _, c := range []struct{ s, d string }{{"INGEST", "contacts"}, {"EVENTS", "boards"}} {
+			cons, err := env.JS.Consumer(env.Ctx(5*time.Second), c.s, c.d)
+			if err != nil {
+				return err
+			}
+			info, err := cons.Info(env.Ctx(5 * time.Second))
+			if err != nil {
+				return err
+			}
+			if info.NumWaiting > 0 || info.NumAckPending > 0 {
+				return fmt.Errorf("%s/%s: %d pull requests waiting, %d unacknowledged", c.s, c.d, info.NumWaiting, info.NumAckPending)
+			}
+		}
+		return nil
+	})
 	r.DB = env.DB
 	if _, err := r.Rebuild(env.Ctx(20*time.Second), replay.RebuildOptions{Processors: []string{"contacts"}}); !errors.Is(err, replay.ErrNotRunning) {
 		t.Fatalf("rebuild without a running processor: %v", err)
@@ -277,16 +302,33 @@ func TestReplayDropsRepeatedDeadLetters(t *testing.T) {
 	env.PublishRaw(pipelinetest.WebhookRaw("wh_x", "ws-x", "bad-1", []byte(`{"first_name":"Nobody"}`)))
 	env.PublishRaw(pipelinetest.WebhookRaw("wh_x", "ws-x", "good-1", []byte(`{"email":"good@example.com"}`)))
 	idle(env)
-	if n := len(env.Messages("DLQ", "dlq.>")); n != 1 {
+	if n := len(env.Messages("DLQ", "dlq.contacts")); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
 	}
-	time.Sleep(300 * time.Millisecond) // past the dedup window
+	// Past the dedup window: a probe id stored after the dead letter is
+	// forgotten, so the dead letter's id (older) is too.
+	probe := func() bool {
+		m := nats.NewMsg("dlq.dedup-probe")
+		m.Header.Set(nats.MsgIdHdr, "dedup-probe")
+		ack, err := env.JS.PublishMsg(env.Ctx(5*time.Second), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack.Duplicate
+	}
+	probe()
+	env.Eventually(10*time.Second, func() error {
+		if probe() {
+			return errors.New("the DLQ still deduplicates the probe")
+		}
+		return nil
+	})
 	r := &replay.Replayer{JS: env.JS, Poll: 20 * time.Millisecond}
 	sum, err := r.Replay(env.Ctx(30*time.Second), replay.Options{Processor: "contacts", FromSeq: 1, Wait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(env.Messages("DLQ", "dlq.>")); n != 1 || sum.DLQRepeats != 1 {
+	if n := len(env.Messages("DLQ", "dlq.contacts")); n != 1 || sum.DLQRepeats != 1 {
 		t.Errorf("%d dead letters after the replay, %d repeats dropped; want 1 and 1", n, sum.DLQRepeats)
 	}
 }
@@ -319,6 +361,9 @@ func TestRebuildUnderLoad(t *testing.T) {
 	var loadWG sync.WaitGroup
 	var mu sync.Mutex
 	var acked []string
+	nAcked := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	pace := time.NewTicker(10 * time.Millisecond) // about 100 posts/s in all
+	defer pace.Stop()
 	for g := range 2 {
 		loadWG.Add(1)
 		go func() {
@@ -338,7 +383,11 @@ func TestRebuildUnderLoad(t *testing.T) {
 				mu.Lock()
 				acked = append(acked, pipelinetest.EventID(whLoad, id))
 				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
+				select {
+				case <-stop:
+					return
+				case <-pace.C:
+				}
 			}
 		}()
 	}
@@ -348,9 +397,17 @@ func TestRebuildUnderLoad(t *testing.T) {
 	r := &replay.Replayer{JS: env.JS, DB: env.DB, Settle: 300 * time.Millisecond, Poll: 50 * time.Millisecond,
 		ProgressEvery: 100 * time.Millisecond, Log: env.Log,
 		Progress: func(p replay.Progress) { pmu.Lock(); progress = append(progress, p); pmu.Unlock() }}
-	time.Sleep(100 * time.Millisecond)
+	atLeast := func(n int) func() error {
+		return func() error {
+			if got := nAcked(); got < n {
+				return fmt.Errorf("%d load posts acknowledged, want %d", got, n)
+			}
+			return nil
+		}
+	}
+	env.Eventually(10*time.Second, atLeast(3)) // the load is under way
 	sum, err := r.Rebuild(env.Ctx(150*time.Second), replay.RebuildOptions{Processors: []string{"contacts"}})
-	time.Sleep(200 * time.Millisecond) // still accepting after the rebuild
+	env.Eventually(10*time.Second, atLeast(nAcked()+5)) // still accepting after the rebuild
 	close(stop)
 	loadWG.Wait()
 	if err != nil {

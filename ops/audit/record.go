@@ -1,53 +1,52 @@
-package admin
+// Package audit reads the audit trail: everything known about one source
+// event (the request as received, every processor's outcome, timings,
+// notifications, erasure) and lists of events and notifications. It reads
+// event_outcomes, notifications and erasures in Postgres and the raw
+// request in the INGEST stream.
+package audit
 
 import (
+	notifydb "github.com/hookstream/hookstream/projections/notify"
+
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"mime"
-	"net/url"
-	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
-	notifydb "github.com/hookstream/hookstream/projections/notify"
+	"github.com/hookstream/hookstream/ops"
+	"github.com/hookstream/hookstream/ops/internal/final"
 	"github.com/hookstream/hookstream/streams"
 )
 
-// ErrNotFound: no such event (or contact).
-var ErrNotFound = errors.New("not found")
-
-// AuditRecord is everything known about one source event: the request as
+// Record is everything known about one source event: the request as
 // received (secrets and signatures removed), where it sits in INGEST, every
 // processor's outcome (downstream ones included: boards, crm, mailerlite,
 // ga4, notify and its deliveries), the contacts processor's per-step timings,
 // the result and the errors.
-type AuditRecord struct {
-	EventID       string            `json:"event_id"`
-	Status        string            `json:"status"` // ok | failed | pending | unknown
-	Source        string            `json:"source,omitempty"`
-	WebhookID     string            `json:"webhook_id,omitempty"`
-	Workspace     string            `json:"workspace_id,omitempty"`
-	RequestID     string            `json:"request_id,omitempty"`
-	ReceivedAt    *time.Time        `json:"received_at,omitempty"`
-	Stream        string            `json:"stream,omitempty"`
-	Subject       string            `json:"subject,omitempty"`
-	StreamSeq     uint64            `json:"stream_seq,omitempty"`
-	Request       *Request          `json:"request,omitempty"`
-	RequestNote   string            `json:"request_note,omitempty"`
-	Processing    Processing        `json:"processing"`
-	Result        map[string]any    `json:"result,omitempty"`
-	Outcomes      []OutcomeRow      `json:"outcomes"`
-	Notifications []NotificationRow `json:"notifications,omitempty"`
-	Errors        []string          `json:"errors,omitempty"`
-	Erasure       *ErasureRef       `json:"erasure,omitempty"`
+type Record struct {
+	EventID       string         `json:"event_id"`
+	Status        string         `json:"status"` // ok | failed | pending | unknown
+	Source        string         `json:"source,omitempty"`
+	WebhookID     string         `json:"webhook_id,omitempty"`
+	Workspace     string         `json:"workspace_id,omitempty"`
+	RequestID     string         `json:"request_id,omitempty"`
+	ReceivedAt    *time.Time     `json:"received_at,omitempty"`
+	Stream        string         `json:"stream,omitempty"`
+	Subject       string         `json:"subject,omitempty"`
+	StreamSeq     uint64         `json:"stream_seq,omitempty"`
+	Request       *Request       `json:"request,omitempty"`
+	RequestNote   string         `json:"request_note,omitempty"`
+	Processing    Processing     `json:"processing"`
+	Result        map[string]any `json:"result,omitempty"`
+	Outcomes      []Outcome      `json:"outcomes"`
+	Notifications []Notification `json:"notifications,omitempty"`
+	Errors        []string       `json:"errors,omitempty"`
+	Erasure       *ErasureRef    `json:"erasure,omitempty"`
 }
 
 // Request is the raw request as stored in INGEST.
@@ -74,8 +73,8 @@ type Processing struct {
 	Steps map[string]float64 `json:"steps,omitempty"`
 }
 
-// OutcomeRow is one recorded attempt.
-type OutcomeRow struct {
+// Outcome is one recorded attempt.
+type Outcome struct {
 	Processor  string          `json:"processor"`
 	EventID    string          `json:"event_id"`
 	Subject    string          `json:"subject"`
@@ -92,9 +91,9 @@ type OutcomeRow struct {
 	workspace  string
 }
 
-// NotificationRow is a notification caused by the event (recipients are
+// Notification is a notification caused by the event (recipients are
 // left out).
-type NotificationRow = notifydb.Row
+type Notification = notifydb.Row
 
 // ErasureRef says the event's personal data was erased.
 type ErasureRef struct {
@@ -103,11 +102,19 @@ type ErasureRef struct {
 	ErasedAt  time.Time `json:"erased_at"`
 }
 
-// Audit assembles the record of one source event (an INGEST message id:
-// "wh:<webhook>:<id>", "stripe:<evt>", "fb:<leadgen>", …). js may be nil:
-// the request is then left out.
-func Audit(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, eventID string) (*AuditRecord, error) {
-	rec := &AuditRecord{EventID: eventID, Outcomes: []OutcomeRow{}}
+// Trail reads the audit trail.
+type Trail struct {
+	DB *pgxpool.Pool
+	// JS reads raw requests from INGEST; nil leaves them out of records.
+	JS jetstream.JetStream
+}
+
+// Event assembles the record of one source event (an INGEST message id:
+// "wh:<webhook>:<id>", "stripe:<evt>", "fb:<leadgen>", …). An event with
+// neither outcomes nor a request in INGEST is an ops.ErrNotFound.
+func (t Trail) Event(ctx context.Context, eventID string) (*Record, error) {
+	db, js := t.DB, t.JS
+	rec := &Record{EventID: eventID, Outcomes: []Outcome{}}
 	rows, err := db.Query(ctx, `SELECT processor, event_id, subject, COALESCE(stream_seq, 0), status, attempts,
 		duration_ms, at, COALESCE(error, ''), detail, received_at, COALESCE(webhook_id, ''), COALESCE(workspace_id, '')
 		FROM event_outcomes
@@ -117,14 +124,14 @@ func Audit(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, eventI
 		return nil, err
 	}
 	for rows.Next() {
-		var o OutcomeRow
+		var o Outcome
 		var detail []byte
 		if err := rows.Scan(&o.Processor, &o.EventID, &o.Subject, &o.StreamSeq, &o.Status, &o.Attempts, &o.DurationMS,
 			&o.At, &o.Error, &detail, &o.receivedAt, &o.webhookID, &o.workspace); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		o.DurationMS = round2(o.DurationMS)
+		o.DurationMS = final.Round2(o.DurationMS)
 		if len(detail) > 0 {
 			o.Detail = detail
 		}
@@ -143,7 +150,7 @@ func Audit(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, eventI
 
 	// The raw request: found through the ingest processor's outcome (its
 	// stream sequence), else by scanning INGEST for the message id.
-	var primary []OutcomeRow
+	var primary []Outcome
 	for _, o := range rec.Outcomes {
 		if o.EventID == eventID && strings.HasPrefix(o.Subject, "ingest.") {
 			primary = append(primary, o)
@@ -166,7 +173,7 @@ func Audit(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, eventI
 			} else {
 				rec.Request = requestOf(msg)
 			}
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, errNotInIngest):
 			rec.RequestNote = "not in INGEST (past the stream's retention, purged by an erasure, or never stored)"
 		default:
 			rec.RequestNote = "INGEST could not be read: " + err.Error()
@@ -175,13 +182,13 @@ func Audit(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, eventI
 		rec.RequestNote = "INGEST not reachable from here (start with --nats-url to include the request)"
 	}
 	if len(rec.Outcomes) == 0 && rec.Request == nil {
-		return nil, ErrNotFound
+		return nil, ops.NotFound("no event %q in the outcomes or INGEST", eventID)
 	}
 	summarize(rec, primary)
 	return rec, nil
 }
 
-func fillFromHeaders(rec *AuditRecord, msg *jetstream.RawStreamMsg) {
+func fillFromHeaders(rec *Record, msg *jetstream.RawStreamMsg) {
 	h := msg.Header
 	rec.Source = h.Get(streams.HdrSource)
 	rec.RequestID = h.Get(streams.HdrRequestID)
@@ -199,31 +206,31 @@ func fillFromHeaders(rec *AuditRecord, msg *jetstream.RawStreamMsg) {
 }
 
 // summarize derives status, timings, result and errors from the outcomes.
-func summarize(rec *AuditRecord, primary []OutcomeRow) {
+func summarize(rec *Record, primary []Outcome) {
 	rec.Status = "unknown"
 	if rec.Request != nil || rec.Erasure != nil {
 		rec.Status = "pending"
 	}
-	var final *OutcomeRow
+	var fin *Outcome
 	for i := range primary {
 		o := &primary[i]
 		switch o.Status {
 		case "ok", "skipped", "unhandled", "duplicate":
-			if final == nil || final.Status == "rejected" || final.Status == "dead" || final.Status == "retry" {
-				final = o
+			if fin == nil || fin.Status == "rejected" || fin.Status == "dead" || fin.Status == "retry" {
+				fin = o
 			}
 		case "rejected", "dead":
-			if final == nil || final.Status == "retry" {
-				final = o
+			if fin == nil || fin.Status == "retry" {
+				fin = o
 			}
 		default:
-			if final == nil {
-				final = o
+			if fin == nil {
+				fin = o
 			}
 		}
 	}
-	if final != nil {
-		switch final.Status {
+	if fin != nil {
+		switch fin.Status {
 		case "rejected", "dead":
 			rec.Status = "failed"
 		case "retry":
@@ -231,14 +238,14 @@ func summarize(rec *AuditRecord, primary []OutcomeRow) {
 		default:
 			rec.Status = "ok"
 		}
-		if rec.ReceivedAt != nil && final.Status != "retry" {
-			v := round2(float64(final.At.Sub(*rec.ReceivedAt).Microseconds()) / 1000)
+		if rec.ReceivedAt != nil && fin.Status != "retry" {
+			v := final.Round2(float64(fin.At.Sub(*rec.ReceivedAt).Microseconds()) / 1000)
 			rec.Processing.TotalMS = &v
 		}
 	}
 	if rec.ReceivedAt != nil && len(rec.Outcomes) > 0 {
 		last := rec.Outcomes[len(rec.Outcomes)-1].At
-		v := round2(float64(last.Sub(*rec.ReceivedAt).Microseconds()) / 1000)
+		v := final.Round2(float64(last.Sub(*rec.ReceivedAt).Microseconds()) / 1000)
 		rec.Processing.PipelineMS = &v
 	}
 	steps := map[string]float64{}
@@ -262,7 +269,7 @@ func summarize(rec *AuditRecord, primary []OutcomeRow) {
 			var st map[string]float64
 			if json.Unmarshal(d["steps"], &st) == nil {
 				for k, v := range st {
-					steps[k] = round2(v)
+					steps[k] = final.Round2(v)
 				}
 			}
 			var r map[string]any
@@ -311,158 +318,6 @@ func summarize(rec *AuditRecord, primary []OutcomeRow) {
 	}
 }
 
-// Headers never shown: signatures, credentials, secrets.
-var secretHeaders = map[string]bool{
-	"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true,
-	"webhook-signature": true, "stripe-signature": true, "x-hub-signature": true, "x-hub-signature-256": true,
-	"signature": true, "x-signature": true, "x-api-key": true, "api-key": true, "x-auth-token": true,
-}
-
-// IsSecretHeader reports whether a header is withheld from the audit trail.
-func IsSecretHeader(name string) bool {
-	n := strings.ToLower(name)
-	if secretHeaders[n] {
-		return true
-	}
-	for _, w := range []string{"signature", "secret", "token", "password", "api-key", "apikey", "authorization", "cookie"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
-func requestOf(msg *jetstream.RawStreamMsg) *Request {
-	req := &Request{Headers: map[string]string{}, Size: len(msg.Data), ContentType: msg.Header.Get(streams.HdrContentType)}
-	names := make([]string, 0, len(msg.Header))
-	for k := range msg.Header {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if IsSecretHeader(k) {
-			req.Redacted = append(req.Redacted, k)
-			continue
-		}
-		req.Headers[k] = strings.Join(msg.Header.Values(k), ", ")
-	}
-	mt, _, _ := mime.ParseMediaType(req.ContentType)
-	body := msg.Data
-	switch {
-	case len(body) == 0:
-	case (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "") && json.Valid(body):
-		req.Body = json.RawMessage(body)
-	case mt == "application/x-www-form-urlencoded" && utf8.Valid(body):
-		if v, err := url.ParseQuery(string(body)); err == nil {
-			req.Form = v
-		} else {
-			req.Text = string(body)
-		}
-	case utf8.Valid(body):
-		req.Text = string(body)
-	default:
-		req.Base64 = base64.StdEncoding.EncodeToString(body)
-	}
-	return req
-}
-
-// findIngest returns the INGEST message with Nats-Msg-Id eventID: at seq
-// when known, else by scanning the subjects the id's prefix names (headers
-// only, bounded).
-func findIngest(ctx context.Context, js jetstream.JetStream, eventID string, seq uint64) (*jetstream.RawStreamMsg, error) {
-	s, err := js.Stream(ctx, streams.StreamIngest)
-	if err != nil {
-		return nil, err
-	}
-	if seq > 0 {
-		msg, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, ErrNotFound
-		}
-		if err != nil {
-			return nil, err
-		}
-		if msg.Header.Get(streams.HdrMsgID) != eventID {
-			return nil, ErrNotFound
-		}
-		return msg, nil
-	}
-	seq, err = scanForID(ctx, js, streams.StreamIngest, ingestFilter(eventID), func(h map[string][]string) bool {
-		v := h[streams.HdrMsgID]
-		return len(v) > 0 && v[0] == eventID
-	})
-	if err != nil {
-		return nil, err
-	}
-	return findIngest(ctx, js, eventID, seq)
-}
-
-// ingestFilter narrows the scan by the event id's form.
-func ingestFilter(eventID string) string {
-	switch {
-	case strings.HasPrefix(eventID, "wh:"):
-		wh, _, _ := strings.Cut(strings.TrimPrefix(eventID, "wh:"), ":")
-		if streams.ValidToken(wh, false) {
-			return streams.IngestSubject(streams.SubjectIngestWebhook, wh)
-		}
-	case strings.HasPrefix(eventID, "stripe:"):
-		return streams.SubjectIngestStripe + ".>"
-	case strings.HasPrefix(eventID, "fb:"):
-		return streams.SubjectIngestFacebook
-	}
-	return streams.SubjectIngestAll
-}
-
-// scanLimit bounds a scan for a message without a recorded sequence.
-const scanLimit = 200_000
-
-// scanForID walks a stream's headers (newest last) for the first message
-// match accepts and returns its sequence.
-func scanForID(ctx context.Context, js jetstream.JetStream, stream, filter string, match func(map[string][]string) bool) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter}, HeadersOnly: true, DeliverPolicy: jetstream.DeliverAllPolicy})
-	if err != nil {
-		return 0, err
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if info.NumPending == 0 {
-		return 0, ErrNotFound
-	}
-	for n := 0; n < scanLimit; {
-		batch, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return 0, err
-		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			if match(m.Headers()) {
-				return md.Sequence.Stream, nil
-			}
-			if md.NumPending == 0 {
-				return 0, ErrNotFound
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return 0, err
-		}
-		if got == 0 {
-			return 0, ErrNotFound
-		}
-	}
-	return 0, fmt.Errorf("not found in the last %d messages scanned", scanLimit)
-}
-
 func erasureOf(ctx context.Context, db *pgxpool.Pool, eventID string) (*ErasureRef, error) {
 	var e ErasureRef
 	err := db.QueryRow(ctx, `SELECT id, contact_id, erased_at FROM erasures WHERE $1 = ANY(event_ids)
@@ -474,29 +329,4 @@ func erasureOf(ctx context.Context, db *pgxpool.Pool, eventID string) (*ErasureR
 		return nil, err
 	}
 	return &e, nil
-}
-
-func notificationsOf(ctx context.Context, db *pgxpool.Pool, eventID string) ([]NotificationRow, error) {
-	return notifydb.OfEvent(ctx, db, eventID)
-}
-
-// NotificationFilter narrows ListNotifications.
-type NotificationFilter struct {
-	Status  string
-	Channel string
-	EventID string
-	Since   time.Duration
-	Limit   int
-}
-
-// NotificationSummary is a NotificationRow with its source event.
-type NotificationSummary = notifydb.Summary
-
-// ListNotifications lists notifications, newest first.
-func ListNotifications(ctx context.Context, db *pgxpool.Pool, f NotificationFilter, now time.Time) ([]NotificationSummary, error) {
-	nf := notifydb.Filter{Status: f.Status, Channel: f.Channel, EventID: f.EventID, Limit: f.Limit}
-	if f.Since > 0 {
-		nf.Since = now.Add(-f.Since)
-	}
-	return notifydb.List(ctx, db, nf)
 }

@@ -1,4 +1,4 @@
-package admin
+package audit
 
 import (
 	"encoding/base64"
