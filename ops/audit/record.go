@@ -6,8 +6,6 @@
 package audit
 
 import (
-	notifydb "github.com/hookstream/hookstream/projections/notify"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/internal/final"
+	notifydb "github.com/hookstream/hookstream/projections/notify"
 	"github.com/hookstream/hookstream/streams"
 )
 
