@@ -165,6 +165,9 @@ func TestAuditOfLeadsRejectedAndAccepted(t *testing.T) {
 	good := p.postLead(wh, "good-1", []byte(`{"firstname":"Benjie","lastname":"Malinao","phone_number":"+16266633444",
 		"email":"Benjie@Example.com ","product":"Bath Remodel","lead_status":"new"}`))
 	p.WaitOutcome("contacts", bad, "rejected")
+	// Contacts records its outcome after publishing what boards consumes,
+	// so boards' outcome can land first: wait for both.
+	p.WaitOutcome("contacts", good, "ok")
 	p.WaitOutcome("boards", "contact:"+good, "ok")
 
 	var rej audit.Record
