@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"
@@ -29,8 +29,8 @@ import (
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/processors/payments"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -74,7 +74,7 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	cfg.StripeSecrets = []string{stripeSecret}
 	cfg.PublishTimeout = 5 * time.Second
 	cfg.WebhookRate, cfg.WebhookBurst = 10_000, 10_000
-	cache := gateway.NewWebhookCache(&projections.Webhooks{DB: db}, cfg, log)
+	cache := gateway.NewWebhookCache(&webhooksdb.Webhooks{DB: db}, cfg, log)
 	g, err := gateway.New(cfg, gateway.Deps{Publisher: &streams.Publisher{JS: js}, Webhooks: cache,
 		Registry: prometheus.NewRegistry(), Log: log})
 	if err != nil {
@@ -131,9 +131,9 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	return p
 }
 
-func (p *pipeline) webhook(workspace string) *projections.Webhook {
+func (p *pipeline) webhook(workspace string) *webhooksdb.Webhook {
 	p.t.Helper()
-	wh, err := (&projections.Webhooks{DB: p.db}).Create(context.Background(), &projections.Webhook{
+	wh, err := (&webhooksdb.Webhooks{DB: p.db}).Create(context.Background(), &webhooksdb.Webhook{
 		WorkspaceID: workspace, Name: "vendor", Active: true, AuthScheme: "standard"})
 	if err != nil {
 		p.t.Fatal(err)
@@ -143,7 +143,7 @@ func (p *pipeline) webhook(workspace string) *projections.Webhook {
 
 // postLead posts body to the webhook, signed (Standard Webhooks), and
 // returns the event id.
-func (p *pipeline) postLead(wh *projections.Webhook, id string, body []byte) string {
+func (p *pipeline) postLead(wh *webhooksdb.Webhook, id string, body []byte) string {
 	p.t.Helper()
 	ts := time.Now()
 	req, _ := http.NewRequest(http.MethodPost, p.srv.URL+"/webhooks/"+wh.ID, bytes.NewReader(body))
@@ -160,7 +160,7 @@ func (p *pipeline) postLead(wh *projections.Webhook, id string, body []byte) str
 
 // publishRaw stores a webhook post in INGEST as the gateway would, without
 // its validation.
-func (p *pipeline) publishRaw(wh *projections.Webhook, id string, body []byte) string {
+func (p *pipeline) publishRaw(wh *webhooksdb.Webhook, id string, body []byte) string {
 	p.t.Helper()
 	eventID := "wh:" + wh.ID + ":" + id
 	m := nats.NewMsg(streams.IngestSubject(streams.SubjectIngestWebhook, wh.ID))

@@ -16,7 +16,7 @@ import (
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors/notify"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // The operator verbs against a running pipeline: notify rules, events
@@ -68,7 +68,7 @@ func TestOperatorVerbs(t *testing.T) {
 	run(1, "notify", "test", "--channel", "slack")
 
 	// A lead through the gateway.
-	wh, err := (&projections.Webhooks{DB: p.a.pool}).Create(ctx, &projections.Webhook{WorkspaceID: "default", Name: "v",
+	wh, err := (&webhooksdb.Webhooks{DB: p.a.pool}).Create(ctx, &webhooksdb.Webhook{WorkspaceID: "default", Name: "v",
 		Active: true, AuthScheme: "standard"})
 	if err != nil {
 		t.Fatal(err)
