@@ -36,6 +36,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/ops/erasure"
 )
 
 // Config wires the API.
@@ -314,9 +316,9 @@ func (a *API) forget(w http.ResponseWriter, r *http.Request) (any, error) {
 	purge, _ := strconv.ParseBool(r.URL.Query().Get("purge_streams"))
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	e, err := Forget(ctx, a.cfg.DB, a.cfg.JS, r.PathValue("id"), ForgetOptions{Reason: body.Reason,
+	e, err := erasure.Forget(ctx, a.cfg.DB, a.cfg.JS, r.PathValue("id"), erasure.ForgetOptions{Reason: body.Reason,
 		RequestedBy: firstNonEmpty(body.RequestedBy, "api"), PurgeStreams: purge})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, erasure.ErrNotFound) {
 		return nil, notFound("no such contact")
 	}
 	return e, err

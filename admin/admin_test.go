@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/ops/erasure"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -527,7 +528,7 @@ func TestForgetContact(t *testing.T) {
 	if r.StatusCode != 200 {
 		t.Fatalf("forget: %d %s", r.StatusCode, r.body)
 	}
-	var e admin.Erasure
+	var e erasure.Erasure
 	r.json(t, &e)
 	if e.Tables["contacts"] != 1 || e.Tables["leads"] != 1 || e.Tables["notifications"] < 1 || e.StreamMessagesDeleted < 2 ||
 		len(e.EventIDs) != 1 || e.EventIDs[0] != id {
@@ -564,7 +565,7 @@ func TestForgetContact(t *testing.T) {
 	}
 	// Again: safe, and says so.
 	r = p.do(mustReq(http.MethodPost, p.srv.URL+"/api/contacts/"+contactID+"/forget"), adminToken)
-	var again admin.Erasure
+	var again erasure.Erasure
 	r.json(t, &again)
 	if r.StatusCode != 200 || !again.AlreadyErased {
 		t.Errorf("second forget: %d %s", r.StatusCode, r.body)

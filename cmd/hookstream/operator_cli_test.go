@@ -15,6 +15,7 @@ import (
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/ops/erasure"
 	"github.com/hookstream/hookstream/processors/notify"
 	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
@@ -130,7 +131,7 @@ func TestOperatorVerbs(t *testing.T) {
 
 	var contactID string
 	p.a.pool.QueryRow(ctx, `SELECT contact_id FROM leads WHERE event_id=$1`, id).Scan(&contactID)
-	var e admin.Erasure
+	var e erasure.Erasure
 	json.Unmarshal([]byte(run(0, "contacts", "forget", contactID, "--reason", "test", "--purge-streams", "--json")), &e)
 	if e.Tables["contacts"] != 1 || e.StreamMessagesDeleted < 1 || !strings.HasPrefix(e.RequestedBy, "cli") {
 		t.Errorf("forget: %+v", e)
