@@ -35,14 +35,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/httperr"
-	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/audit"
 	"github.com/hookstream/hookstream/ops/live"
 	"github.com/hookstream/hookstream/ops/stats"
 )
-
-// ErrNotFound is ops.ErrNotFound (kept for the erasure's callers).
-var ErrNotFound = ops.ErrNotFound
 
 // Config wires the API.
 type Config struct {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/ops/erasure"
 	"github.com/hookstream/hookstream/ops/stats"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/streams"
@@ -563,7 +563,7 @@ func TestForgetContact(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("forget: %d %s", r.Status, r.Body)
 	}
-	var e admin.Erasure
+	var e erasure.Erasure
 	r.json(t, &e)
 	if e.Tables["contacts"] != 1 || e.Tables["leads"] != 1 || e.Tables["notifications"] < 1 || e.StreamMessagesDeleted < 2 ||
 		len(e.EventIDs) != 1 || e.EventIDs[0] != id {
@@ -600,7 +600,7 @@ func TestForgetContact(t *testing.T) {
 	}
 	// Again: safe, and says so.
 	r = p.post("/api/contacts/"+contactID+"/forget", "")
-	var again admin.Erasure
+	var again erasure.Erasure
 	r.json(t, &again)
 	if r.Status != 200 || !again.AlreadyErased {
 		t.Errorf("second forget: %d %s", r.Status, r.Body)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/ops/erasure"
 )
 
 // querySince reads a look-back parameter as the time it reaches back to
@@ -122,9 +123,9 @@ func (a *API) forget(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	ctx, cancel := a.ctx(r)
 	defer cancel()
-	e, err := Forget(ctx, a.cfg.DB, a.cfg.JS, r.PathValue("id"), ForgetOptions{Reason: body.Reason,
+	e, err := erasure.Forget(ctx, a.cfg.DB, a.cfg.JS, r.PathValue("id"), erasure.ForgetOptions{Reason: body.Reason,
 		RequestedBy: requestedBy, PurgeStreams: purge})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, erasure.ErrNotFound) {
 		return nil, ops.NotFound("no such contact")
 	}
 	return e, err

@@ -16,8 +16,8 @@ import (
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/processors/payments"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -74,7 +74,7 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 
 // postLead posts body to the webhook, signed, with webhook-id id, and
 // returns the event id.
-func (p *pipeline) postLead(wh *projections.Webhook, id string, body []byte) string {
+func (p *pipeline) postLead(wh *webhooksdb.Webhook, id string, body []byte) string {
 	p.T.Helper()
 	if r := p.PostWebhook(wh, body, pipelinetest.WebhookPost{ID: id}); r.Status != http.StatusAccepted && r.Status != http.StatusOK {
 		p.T.Fatalf("post lead: %d %s", r.Status, r.Body)
@@ -84,7 +84,7 @@ func (p *pipeline) postLead(wh *projections.Webhook, id string, body []byte) str
 
 // publishRaw stores a webhook post in INGEST as the gateway would, without
 // its validation, and returns the event id.
-func (p *pipeline) publishRaw(wh *projections.Webhook, id string, body []byte) string {
+func (p *pipeline) publishRaw(wh *webhooksdb.Webhook, id string, body []byte) string {
 	p.T.Helper()
 	eventID := pipelinetest.EventID(wh, id)
 	p.PublishRaw(pipelinetest.WebhookRaw(wh.ID, wh.WorkspaceID, eventID, body))

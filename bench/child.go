@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -135,7 +136,7 @@ func childGateway(ctx context.Context) (http.Handler, func(), error) {
 	}
 	closers = append(closers, pool.Close)
 	cfg := gateway.DefaultConfig()
-	cache := gateway.NewWebhookCache(&projections.Webhooks{DB: pool}, cfg, nil)
+	cache := gateway.NewWebhookCache(&webhooksdb.Webhooks{DB: pool}, cfg, nil)
 	lctx, cancel := context.WithCancel(context.Background())
 	go cache.Listen(lctx, pool)
 	closers = append(closers, cancel)

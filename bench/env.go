@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -129,10 +130,10 @@ func (e *env) database(ctx context.Context, name string) (string, *pgxpool.Pool,
 // limit is set far above any load the bench offers: the figures are about
 // the pipeline, not the per-webhook limiter's configuration.
 func webhooks(ctx context.Context, pool *pgxpool.Pool, workspace string, n int) ([]webhookRef, error) {
-	store := &projections.Webhooks{DB: pool}
+	store := &webhooksdb.Webhooks{DB: pool}
 	var out []webhookRef
 	for i := 0; i < n; i++ {
-		w, err := store.Create(ctx, &projections.Webhook{WorkspaceID: workspace, Name: fmt.Sprintf("hsbench %d", i),
+		w, err := store.Create(ctx, &webhooksdb.Webhook{WorkspaceID: workspace, Name: fmt.Sprintf("hsbench %d", i),
 			AuthScheme: "standard", RateLimit: 1e6})
 		if err != nil {
 			return nil, fmt.Errorf("create webhook: %w", err)

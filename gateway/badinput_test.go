@@ -9,14 +9,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
 // badEnv is the bad-input table's gateway with one webhook per scheme it needs.
 type badEnv struct {
 	*testEnv
-	none, hmac, std *projections.Webhook
+	none, hmac, std *webhooksdb.Webhook
 }
 
 const (
@@ -229,9 +229,9 @@ func badInputCases(lead []byte) []badCase {
 func TestBadInput_Table(t *testing.T) {
 	t.Parallel()
 	env := &badEnv{testEnv: newTestGateway(t, withDB())}
-	env.none = env.createWebhook(projections.Webhook{AuthScheme: "none", Name: "Robert'); DROP TABLE webhooks;-- <script>alert(1)</script>"})
-	env.hmac = env.createWebhook(projections.Webhook{AuthScheme: "hmac", Secrets: secrets(badHMACSecret)})
-	env.std = env.createWebhook(projections.Webhook{AuthScheme: "standard", Secrets: secrets(badStdSecret)})
+	env.none = env.createWebhook(webhooksdb.Webhook{AuthScheme: "none", Name: "Robert'); DROP TABLE webhooks;-- <script>alert(1)</script>"})
+	env.hmac = env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets(badHMACSecret)})
+	env.std = env.createWebhook(webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(badStdSecret)})
 	cases := badInputCases(leadBody(t))
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))

@@ -19,7 +19,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -42,11 +42,11 @@ func (p *instantPublisher) PublishTimeout(ctx context.Context, m *nats.Msg, _ ti
 	return p.Publish(ctx, m)
 }
 
-type staticWebhooks struct{ wh *projections.Webhook }
+type staticWebhooks struct{ wh *webhooksdb.Webhook }
 
-func (s staticWebhooks) Get(_ context.Context, id string) (*projections.Webhook, error) {
+func (s staticWebhooks) Get(_ context.Context, id string) (*webhooksdb.Webhook, error) {
 	if id != s.wh.ID {
-		return nil, projections.ErrNotFound
+		return nil, webhooksdb.ErrNotFound
 	}
 	return s.wh, nil
 }
@@ -63,8 +63,8 @@ func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 
 func BenchmarkGateway_StandardWebhook(b *testing.B) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	wh := &projections.Webhook{ID: "wh_bench", WorkspaceID: "ws", Active: true, AuthScheme: "standard",
-		Secrets: []projections.Secret{{Value: secret}}, RateLimit: 1e9}
+	wh := &webhooksdb.Webhook{ID: "wh_bench", WorkspaceID: "ws", Active: true, AuthScheme: "standard",
+		Secrets: []webhooksdb.Secret{{Value: secret}}, RateLimit: 1e9}
 	cfg := gateway.DefaultConfig()
 	g, err := gateway.New(cfg, gateway.Deps{Publisher: &instantPublisher{},
 		Webhooks: gateway.NewWebhookCache(staticWebhooks{wh}, cfg, nil), Registry: prometheus.NewRegistry()})
@@ -137,8 +137,8 @@ func BenchmarkGateway_StandardWebhookHTTP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wh := &projections.Webhook{ID: "wh_bench", WorkspaceID: "ws", Active: true, AuthScheme: "standard",
-		Secrets: []projections.Secret{{Value: secret}}, RateLimit: 1e9}
+	wh := &webhooksdb.Webhook{ID: "wh_bench", WorkspaceID: "ws", Active: true, AuthScheme: "standard",
+		Secrets: []webhooksdb.Secret{{Value: secret}}, RateLimit: 1e9}
 	cfg := gateway.DefaultConfig()
 	g, err := gateway.New(cfg, gateway.Deps{Publisher: &streams.Publisher{JS: js},
 		Webhooks: gateway.NewWebhookCache(staticWebhooks{wh}, cfg, nil), Registry: prometheus.NewRegistry()})

@@ -31,6 +31,7 @@ import (
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -88,7 +89,7 @@ type testEnv struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	pool    *pgxpool.Pool
-	store   *projections.Webhooks
+	store   *webhooksdb.Webhooks
 	cache   *gateway.WebhookCache
 	reg     *prometheus.Registry
 	client  *http.Client
@@ -189,7 +190,7 @@ func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 		if o.ownDB {
 			e.pool = pgtest.New(t)
 		}
-		e.store = &projections.Webhooks{DB: e.pool}
+		e.store = &webhooksdb.Webhooks{DB: e.pool}
 		e.cache = gateway.NewWebhookCache(e.store, cfg, nil)
 		deps.Webhooks = e.cache
 		pool := e.pool
@@ -475,7 +476,7 @@ func readFixture(t testing.TB, name string) []byte {
 }
 
 // createWebhook stores a webhook in workspace 15213.
-func (e *testEnv) createWebhook(wh projections.Webhook) *projections.Webhook {
+func (e *testEnv) createWebhook(wh webhooksdb.Webhook) *webhooksdb.Webhook {
 	e.t.Helper()
 	if e.store == nil {
 		e.t.Fatal("createWebhook needs newTestGateway(t, withDB())")
@@ -493,10 +494,10 @@ func (e *testEnv) createWebhook(wh projections.Webhook) *projections.Webhook {
 	return out
 }
 
-func secrets(vals ...string) []projections.Secret {
-	out := make([]projections.Secret, len(vals))
+func secrets(vals ...string) []webhooksdb.Secret {
+	out := make([]webhooksdb.Secret, len(vals))
 	for i, v := range vals {
-		out[i] = projections.Secret{Value: v}
+		out[i] = webhooksdb.Secret{Value: v}
 	}
 	return out
 }

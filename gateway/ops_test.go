@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -83,7 +83,7 @@ func TestNATS_Unavailable(t *testing.T) {
 func TestConcurrent_Posts(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "hmac", Secrets: secrets("conc")})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("conc")})
 	const n = 200
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}
 	t.Cleanup(client.CloseIdleConnections)

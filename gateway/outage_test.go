@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // pgOutage makes the env's database refuse connections and ends the ones
@@ -55,7 +55,7 @@ func TestWebhook_PostgresOutage(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withOwnDB())
 	exp := t0.Add(30 * time.Second)
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "token", Secrets: []projections.Secret{
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "token", Secrets: []webhooksdb.Secret{
 		{Value: "new"}, {Value: "old", ExpiresAt: &exp},
 	}})
 	// Listen only now: the creation's NOTIFY, arriving late, would drop the

@@ -5,7 +5,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/httperr"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // verifyError turns a verifier's failure into the gateway's error: 401 for
@@ -39,7 +39,7 @@ func verifyError(err error) *httperr.Error {
 // now; an unknown scheme or a missing secret is an error (the route then fails
 // closed). The cache entry expires no later than the first secret's expiry, so
 // a rotated-out secret stops verifying on time.
-func verifierFor(wh *projections.Webhook, now func() time.Time) (verify.Verifier, error) {
+func verifierFor(wh *webhooksdb.Webhook, now func() time.Time) (verify.Verifier, error) {
 	return verify.New(verify.Config{
 		Scheme:   verify.Scheme(wh.AuthScheme),
 		Secrets:  wh.ValidSecrets(now()),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // testWaiter is an in-memory gateway.ResultWaiter: results are set by event
@@ -65,7 +65,7 @@ func TestWebhook_Wait(t *testing.T) {
 	env := newTestGateway(t, withDB(), withConfig(func(c *gateway.Config) { c.MaxWait = 300 * time.Millisecond }),
 		withWaiter(w))
 	w.countAt = func() uint64 { return env.streamCount() }
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "none"})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})
 	path := "/webhooks/" + wh.ID
 	ok := []byte(`{"success":true,"contact_id":"c_1","match_type":"new","is_new_contact":true}`)
 	w.results["wh:"+wh.ID+":lead-ok"] = ok

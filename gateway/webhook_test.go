@@ -11,7 +11,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -30,21 +30,21 @@ func TestWebhook_Schemes(t *testing.T) {
 
 	type tc struct {
 		name   string
-		wh     projections.Webhook
+		wh     webhooksdb.Webhook
 		sign   func(body []byte) http.Header
 		status int
 		code   string
 	}
-	std := projections.Webhook{AuthScheme: "standard", Secrets: secrets(stdSecret)}
-	stdNoPrefix := projections.Webhook{AuthScheme: "standard", Secrets: secrets(stdBare)}
-	stdTwo := projections.Webhook{AuthScheme: "standard", Secrets: secrets(otherStd, stdSecret)}
-	hmacHex := projections.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret")}
-	hmacB64 := projections.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret"), AuthEncoding: "base64"}
-	hmacHdr := projections.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret"), AuthHeader: "X-Vendor-Signature"}
-	token := projections.Webhook{AuthScheme: "token", Secrets: secrets("tok-123")}
-	tokenHdr := projections.Webhook{AuthScheme: "token", Secrets: secrets("tok-123"), AuthHeader: "X-Api-Key"}
-	basic := projections.Webhook{AuthScheme: "basic", Secrets: secrets("vendor:s3cr3t:with:colons")}
-	none := projections.Webhook{AuthScheme: "none"}
+	std := webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(stdSecret)}
+	stdNoPrefix := webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(stdBare)}
+	stdTwo := webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(otherStd, stdSecret)}
+	hmacHex := webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret")}
+	hmacB64 := webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret"), AuthEncoding: "base64"}
+	hmacHdr := webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("hmac-secret"), AuthHeader: "X-Vendor-Signature"}
+	token := webhooksdb.Webhook{AuthScheme: "token", Secrets: secrets("tok-123")}
+	tokenHdr := webhooksdb.Webhook{AuthScheme: "token", Secrets: secrets("tok-123"), AuthHeader: "X-Api-Key"}
+	basic := webhooksdb.Webhook{AuthScheme: "basic", Secrets: secrets("vendor:s3cr3t:with:colons")}
+	none := webhooksdb.Webhook{AuthScheme: "none"}
 
 	cases := []tc{
 		{"standard/valid", std, func(b []byte) http.Header { return signStandard(stdSecret, "msg_1", now, b) }, 200, ""},
@@ -157,7 +157,7 @@ func TestWebhook_StandardKnownAnswer(t *testing.T) {
 	var v map[string]string
 	env := newTestGateway(t, withDB())
 	mustJSON(t, readFixture(t, "standard-webhooks.json"), &v)
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "standard", Secrets: secrets(v["secret"])})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(v["secret"])})
 	h := hdrs("webhook-id", v["webhook-id"], "webhook-timestamp", v["webhook-timestamp"], "webhook-signature", v["webhook-signature"])
 	path := "/webhooks/" + wh.ID
 
@@ -180,7 +180,7 @@ func TestWebhook_Rotation(t *testing.T) {
 	env := newTestGateway(t, withListen())
 	type scheme struct {
 		name     string
-		wh       projections.Webhook
+		wh       webhooksdb.Webhook
 		newValue string
 		sign     func(secret string, body []byte, now time.Time) http.Header
 	}
@@ -188,16 +188,16 @@ func TestWebhook_Rotation(t *testing.T) {
 	stdNew, _ := verify.GenerateStandardSecret()
 	n := 0
 	schemes := []scheme{
-		{"standard", projections.Webhook{AuthScheme: "standard", Secrets: secrets(stdOld)}, stdNew,
+		{"standard", webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(stdOld)}, stdNew,
 			func(s string, b []byte, now time.Time) http.Header {
 				n++
 				return signStandard(s, "msg_rot_"+strconv.Itoa(n), now, b)
 			}},
-		{"hmac", projections.Webhook{AuthScheme: "hmac", Secrets: secrets("old-hmac")}, "new-hmac",
+		{"hmac", webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("old-hmac")}, "new-hmac",
 			func(s string, b []byte, _ time.Time) http.Header { return hdrs("X-Signature", hexMAC(s, b)) }},
-		{"token", projections.Webhook{AuthScheme: "token", Secrets: secrets("old-token")}, "new-token",
+		{"token", webhooksdb.Webhook{AuthScheme: "token", Secrets: secrets("old-token")}, "new-token",
 			func(s string, _ []byte, _ time.Time) http.Header { return hdrs("Authorization", "Bearer "+s) }},
-		{"basic", projections.Webhook{AuthScheme: "basic", Secrets: secrets("u:old-pass")}, "u:new-pass",
+		{"basic", webhooksdb.Webhook{AuthScheme: "basic", Secrets: secrets("u:old-pass")}, "u:new-pass",
 			func(s string, _ []byte, _ time.Time) http.Header {
 				u, p, _ := strings.Cut(s, ":")
 				return hdrs("Authorization", basicAuth(u, p))
@@ -252,7 +252,7 @@ func TestWebhook_RotationWithoutNotify(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
 	exp := t0.Add(10 * time.Second)
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "token", Secrets: []projections.Secret{
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "token", Secrets: []webhooksdb.Secret{
 		{Value: "new"}, {Value: "old", ExpiresAt: &exp},
 	}})
 	path := "/webhooks/" + wh.ID
@@ -281,7 +281,7 @@ func TestWebhook_FailsClosed(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
 	body := leadBody(t)
-	for _, wh := range []projections.Webhook{
+	for _, wh := range []webhooksdb.Webhook{
 		{AuthScheme: "rsa", Secrets: secrets("x")},
 		{AuthScheme: "", Secrets: secrets("x")},
 		{AuthScheme: "NONE"},
@@ -306,14 +306,14 @@ func TestWebhook_UnknownAndInactive(t *testing.T) {
 	env := newTestGateway(t, withDB())
 	body := leadBody(t)
 	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/wh_doesnotexist", body, nil) })
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "none"})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})
 	if _, err := env.store.SetActive(context.Background(), wh.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/"+wh.ID, body, nil) })
 	// An id created after a 404 was cached appears once the short negative
 	// entry ends.
-	late := projections.Webhook{ID: projections.NewWebhookID(), AuthScheme: "none"}
+	late := webhooksdb.Webhook{ID: webhooksdb.NewWebhookID(), AuthScheme: "none"}
 	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/"+late.ID, body, nil) })
 	env.createWebhook(late)
 	env.clock.Advance(6 * time.Second)
@@ -327,7 +327,7 @@ func TestWebhook_DisableTakesEffectAtOnce(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withListen())
 	body := leadBody(t)
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "token", Secrets: secrets("tok")})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "token", Secrets: secrets("tok")})
 	path := "/webhooks/" + wh.ID
 	h := hdrs("Authorization", "Bearer tok")
 	env.post(path, body, h).wantAccepted(t)
@@ -358,7 +358,7 @@ func TestWebhook_DisableTakesEffectAtOnce(t *testing.T) {
 func TestWebhook_RateLimit(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "none", RateLimit: 1}) // burst 2
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none", RateLimit: 1}) // burst 2
 	path := "/webhooks/" + wh.ID
 	env.post(path, []byte(`{"email":"r1@example.com"}`), nil).wantAccepted(t)
 	env.post(path, []byte(`{"email":"r2@example.com"}`), nil).wantAccepted(t)
@@ -379,7 +379,7 @@ func TestWebhook_RateLimit(t *testing.T) {
 func TestWebhook_Dedup(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "none"})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})
 	path := "/webhooks/" + wh.ID
 	body := leadBody(t)
 
@@ -412,7 +412,7 @@ func TestWebhook_Dedup(t *testing.T) {
 func TestWebhook_FormEncoded(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "hmac", Secrets: secrets("k")})
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("k")})
 	body := []byte("first_name=Ana&email=ana%40example.com&phone=%2B16266633444")
 	h := hdrs("Content-Type", "application/x-www-form-urlencoded", "X-Signature", hexMAC("k", body))
 	a := env.post("/webhooks/"+wh.ID, body, h).wantAccepted(t)
@@ -427,7 +427,7 @@ func TestWebhook_FormEncoded(t *testing.T) {
 func TestWebhook_FieldMapping(t *testing.T) {
 	t.Parallel()
 	env := newTestGateway(t, withDB())
-	wh := env.createWebhook(projections.Webhook{AuthScheme: "none",
+	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none",
 		FieldMapping: map[string]string{"contact.mail": "email", "contact.tel": "phone"}})
 	path := "/webhooks/" + wh.ID
 	env.post(path, []byte(`{"contact":{"mail":"m@example.com"}}`), nil).wantAccepted(t)

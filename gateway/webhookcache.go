@@ -12,13 +12,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
-// WebhookStore loads one webhook's configuration (projections.Webhooks).
+// WebhookStore loads one webhook's configuration (webhooksdb.Webhooks).
 type WebhookStore interface {
-	Get(ctx context.Context, id string) (*projections.Webhook, error)
+	Get(ctx context.Context, id string) (*webhooksdb.Webhook, error)
 }
 
 // WebhookCache keeps webhook configurations, their built verifiers and rate
@@ -43,8 +43,8 @@ type WebhookCache struct {
 }
 
 type cachedWebhook struct {
-	wh       *projections.Webhook // nil: known not to exist
-	subject  string               // ingest.webhook.<id>, built once rather than per request
+	wh       *webhooksdb.Webhook // nil: known not to exist
+	subject  string              // ingest.webhook.<id>, built once rather than per request
 	verifier verify.Verifier
 	buildErr error
 	limiter  *rate.Limiter
@@ -78,7 +78,7 @@ func (c *WebhookCache) get(ctx context.Context, id string) (*cachedWebhook, erro
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		defer cancel()
 		wh, err := c.store.Get(lctx, id)
-		if errors.Is(err, projections.ErrNotFound) {
+		if errors.Is(err, webhooksdb.ErrNotFound) {
 			wh, err = nil, nil
 		}
 		if err != nil {
@@ -99,7 +99,7 @@ func (c *WebhookCache) get(ctx context.Context, id string) (*cachedWebhook, erro
 }
 
 // put caches wh (nil: known not to exist) for at most ttl.
-func (c *WebhookCache) put(id string, wh *projections.Webhook, ttl time.Duration) *cachedWebhook {
+func (c *WebhookCache) put(id string, wh *webhooksdb.Webhook, ttl time.Duration) *cachedWebhook {
 	now := c.now()
 	e := &cachedWebhook{wh: wh, expires: now.Add(min(ttl, negativeTTL))}
 	if wh != nil {

@@ -1,7 +1,9 @@
-// Package projections is Hookstream's Postgres side: the connection pool, the
-// embedded schema migrations (one file per table family), the private
-// PostgreSQL cluster used when DATABASE_URL is unset, and the stores shared by
-// the gateway and processors.
+// Package projections is Hookstream's Postgres side: the connection pool,
+// the migration engine that applies every projection package's migrations
+// in one ordered line, the list of those packages' specs (Specs), and the
+// private PostgreSQL cluster used when DATABASE_URL is unset. Each
+// projection's tables, migrations, spec and queries live in its own
+// package below this one (contacts, boards, payments, …).
 package projections
 
 import (

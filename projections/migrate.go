@@ -2,60 +2,61 @@ package projections
 
 import (
 	"context"
-	"embed"
 	"fmt"
-	"io/fs"
 	"sort"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookstream/hookstream/projections/schema"
 )
 
-// Migrations are plain SQL files named NNNN_family.sql, applied in name order,
-// each in its own transaction, once. Numbers are grouped by family
-// (0001-0009 core, 0010 contacts, 0020 boards, 0030 payments, 0040 crm,
-// 0050 mailerlite, 0060 ga4, 0070 notify, 0080 audit, 0090 operations).
-//
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
+// Every projection package embeds its own migrations, named
+// YYYYMMDDhhmmss_name.sql by when they were written, so the versions of all
+// packages sort into one line; Migrate applies that line in version order,
+// each step in its own transaction, once. A new step takes the current UTC
+// time: it then sorts after everything that exists.
 
 // migrateLockKey serialises concurrent migrators (several processes starting
 // at once) with a session advisory lock.
 const migrateLockKey = 7_310_001
 
-// Migration is one embedded schema step.
-type Migration struct {
-	Version string // file name without .sql
-	SQL     string
+// Migrations lists every projection's migrations in the order they apply.
+func Migrations() ([]schema.Migration, error) {
+	return gather(Specs())
 }
 
-// Migrations lists the embedded migrations in the order they apply.
-func Migrations() ([]Migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]Migration, 0, len(names))
-	for _, n := range names {
-		b, err := migrationFiles.ReadFile(n)
+func gather(specs []schema.Spec) ([]schema.Migration, error) {
+	owner := map[string]string{}
+	var out []schema.Migration
+	for _, s := range specs {
+		ms, err := schema.ReadMigrations(s.Migrations)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("projections: %s: %w", s.Name, err)
 		}
-		v := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		out = append(out, Migration{Version: v, SQL: string(b)})
+		for _, m := range ms {
+			if o, dup := owner[m.Version]; dup {
+				return nil, fmt.Errorf("projections: migration %s is in both %s and %s", m.Version, o, s.Name)
+			}
+			owner[m.Version] = s.Name
+			out = append(out, m)
+		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	return out, nil
 }
 
-// Migrate applies every embedded migration not yet applied and returns the
-// versions it applied. Safe to run concurrently and on every start.
+// Migrate applies every migration not yet applied and returns the versions
+// it applied. Safe to run concurrently and on every start.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
+	return apply(ctx, pool, ms)
+}
+
+func apply(ctx context.Context, pool *pgxpool.Pool, ms []schema.Migration) ([]string, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("projections: migrate: %w", err)
@@ -69,17 +70,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return nil, fmt.Errorf("projections: migrate: %w", err)
 	}
-	done := map[string]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	done, err := appliedVersions(ctx, conn.Conn())
 	if err != nil {
 		return nil, err
 	}
-	vs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	if err := adoptLegacy(ctx, conn.Conn(), done); err != nil {
 		return nil, err
-	}
-	for _, v := range vs {
-		done[v] = true
 	}
 	var applied []string
 	for _, m := range ms {
@@ -99,4 +95,53 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+func appliedVersions(ctx context.Context, conn *pgx.Conn) (map[string]bool, error) {
+	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("projections: migrate: %w", err)
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("projections: migrate: %w", err)
+	}
+	done := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		done[v] = true
+	}
+	return done, nil
+}
+
+// adoptLegacy replaces the rows of versions from before the per-package
+// line with the versions that now hold their content (keeping when they
+// were applied), in one transaction, and marks those done.
+func adoptLegacy(ctx context.Context, conn *pgx.Conn, done map[string]bool) error {
+	legacy := legacyVersions()
+	var old []string
+	for v := range done {
+		if _, ok := legacy[v]; ok {
+			old = append(old, v)
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	sort.Strings(old)
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, v := range old {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at)
+				SELECT n, applied_at FROM schema_migrations, unnest($2::text[]) AS n WHERE version = $1
+				ON CONFLICT (version) DO NOTHING`, v, legacy[v]); err != nil {
+				return fmt.Errorf("projections: adopt migration %s: %w", v, err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, v); err != nil {
+				return fmt.Errorf("projections: adopt migration %s: %w", v, err)
+			}
+			for _, n := range legacy[v] {
+				done[n] = true
+			}
+		}
+		return nil
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -215,7 +216,7 @@ func (a *app) newGateway(waiter gateway.ResultWaiter) (*gateway.Gateway, *gatewa
 	cfg.FacebookVerifyToken = os.Getenv("FACEBOOK_VERIFY_TOKEN")
 	cfg.FacebookAppSecret = os.Getenv("FACEBOOK_APP_SECRET")
 	cfg.MailerLiteSecret = os.Getenv("MAILERLITE_WEBHOOK_SECRET")
-	cache := gateway.NewWebhookCache(&projections.Webhooks{DB: a.pool}, cfg, a.log)
+	cache := gateway.NewWebhookCache(&webhooksdb.Webhooks{DB: a.pool}, cfg, a.log)
 	g, err := gateway.New(cfg, gateway.Deps{
 		Publisher: &streams.Publisher{JS: a.js},
 		Webhooks:  cache,

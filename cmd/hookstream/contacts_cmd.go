@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/ops/erasure"
 )
 
 const contactsUsage = `contacts forget CONTACT_ID [--reason R] [--purge-streams] [--json]
@@ -63,8 +63,8 @@ func runContacts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if n := os.Getenv("USER"); n != "" {
 		by = "cli:" + n
 	}
-	e, err := admin.Forget(ctx, a.pool, a.js, id, admin.ForgetOptions{Reason: reason, RequestedBy: by, PurgeStreams: purge})
-	if errors.Is(err, admin.ErrNotFound) {
+	e, err := erasure.Forget(ctx, a.pool, a.js, id, erasure.ForgetOptions{Reason: reason, RequestedBy: by, PurgeStreams: purge})
+	if errors.Is(err, erasure.ErrNotFound) {
 		return fmt.Errorf("no contact %q", id)
 	}
 	if err != nil && e == nil {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // Secrets configured for the run; none may appear in the logs.
@@ -75,8 +75,8 @@ func TestLogsCarryNoPersonalDataOrSecrets(t *testing.T) {
 	}
 	p := startPipeline(t)
 	ctx := t.Context()
-	store := &projections.Webhooks{DB: p.a.pool}
-	wh, err := store.Create(ctx, &projections.Webhook{WorkspaceID: "default", Name: "vendor", Active: true, AuthScheme: "standard"})
+	store := &webhooksdb.Webhooks{DB: p.a.pool}
+	wh, err := store.Create(ctx, &webhooksdb.Webhook{WorkspaceID: "default", Name: "vendor", Active: true, AuthScheme: "standard"})
 	if err != nil {
 		t.Fatal(err)
 	}

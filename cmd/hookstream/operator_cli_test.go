@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/ops/erasure"
 	"github.com/hookstream/hookstream/ops/stats"
 	"github.com/hookstream/hookstream/processors/notify"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // The operator verbs against a running pipeline: notify rules, events
@@ -70,7 +70,7 @@ func TestOperatorVerbs(t *testing.T) {
 	run(1, "notify", "test", "--channel", "slack")
 
 	// A lead through the gateway.
-	wh, err := (&projections.Webhooks{DB: p.a.pool}).Create(ctx, &projections.Webhook{WorkspaceID: "default", Name: "v",
+	wh, err := (&webhooksdb.Webhooks{DB: p.a.pool}).Create(ctx, &webhooksdb.Webhook{WorkspaceID: "default", Name: "v",
 		Active: true, AuthScheme: "standard"})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestOperatorVerbs(t *testing.T) {
 
 	var contactID string
 	p.a.pool.QueryRow(ctx, `SELECT contact_id FROM leads WHERE event_id=$1`, id).Scan(&contactID)
-	var e admin.Erasure
+	var e erasure.Erasure
 	json.Unmarshal([]byte(run(0, "contacts", "forget", contactID, "--reason", "test", "--purge-streams", "--json")), &e)
 	if e.Tables["contacts"] != 1 || e.StreamMessagesDeleted < 1 || !strings.HasPrefix(e.RequestedBy, "cli") {
 		t.Errorf("forget: %+v", e)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/lead"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // dbFlags are the flags of verbs that only need Postgres.
@@ -92,7 +92,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if needsID && id == "" {
 		return errors.New("webhook id required")
 	}
-	var wh *projections.Webhook
+	var wh *webhooksdb.Webhook
 	if verb == "create" {
 		var err error
 		if wh, err = webhookFromFlags(workspace, name, auth, secret, hmacHeader, encoding, tokenHeader, mappingFile, rateLimit); err != nil {
@@ -105,15 +105,15 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer a.close()
-	store := &projections.Webhooks{DB: a.pool}
-	var out []*projections.Webhook
+	store := &webhooksdb.Webhooks{DB: a.pool}
+	var out []*webhooksdb.Webhook
 	switch verb {
 	case "create":
 		w, err := store.Create(ctx, wh)
 		if err != nil {
 			return err
 		}
-		out = []*projections.Webhook{w}
+		out = []*webhooksdb.Webhook{w}
 	case "list":
 		if out, err = store.List(ctx, workspace); err != nil {
 			return err
@@ -123,13 +123,13 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("webhook %s: %w", id, err)
 		}
-		out = []*projections.Webhook{w}
+		out = []*webhooksdb.Webhook{w}
 	case "disable", "enable":
 		w, err := store.SetActive(ctx, id, verb == "enable")
 		if err != nil {
 			return fmt.Errorf("webhook %s: %w", id, err)
 		}
-		out = []*projections.Webhook{w}
+		out = []*webhooksdb.Webhook{w}
 	case "rotate-secret":
 		if secret != "" {
 			if err := checkSecret(id, secret, store, ctx); err != nil {
@@ -140,7 +140,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("webhook %s: %w", id, err)
 		}
-		out = []*projections.Webhook{w}
+		out = []*webhooksdb.Webhook{w}
 		showSecrets = true
 	}
 	if !showSecrets {
@@ -151,7 +151,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if asJSON {
 		if verb == "list" {
 			if out == nil {
-				out = []*projections.Webhook{}
+				out = []*webhooksdb.Webhook{}
 			}
 			return printJSON(stdout, out)
 		}
@@ -169,15 +169,15 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return tw.Flush()
 }
 
-func redactSecrets(ss []projections.Secret) []projections.Secret {
-	out := make([]projections.Secret, len(ss))
+func redactSecrets(ss []webhooksdb.Secret) []webhooksdb.Secret {
+	out := make([]webhooksdb.Secret, len(ss))
 	for i, s := range ss {
-		out[i] = projections.Secret{Value: "<redacted>", ExpiresAt: s.ExpiresAt}
+		out[i] = webhooksdb.Secret{Value: "<redacted>", ExpiresAt: s.ExpiresAt}
 	}
 	return out
 }
 
-func checkSecret(id, secret string, store *projections.Webhooks, ctx context.Context) error {
+func checkSecret(id, secret string, store *webhooksdb.Webhooks, ctx context.Context) error {
 	w, err := store.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", id, err)
@@ -186,11 +186,11 @@ func checkSecret(id, secret string, store *projections.Webhooks, ctx context.Con
 		Header: w.AuthHeader, Encoding: w.AuthEncoding}.Validate()
 }
 
-func webhookFromFlags(workspace, name, auth, secret, hmacHeader, encoding, tokenHeader, mappingFile, rateLimit string) (*projections.Webhook, error) {
+func webhookFromFlags(workspace, name, auth, secret, hmacHeader, encoding, tokenHeader, mappingFile, rateLimit string) (*webhooksdb.Webhook, error) {
 	if workspace == "" || name == "" {
 		return nil, errors.New("--workspace and --name are required")
 	}
-	w := &projections.Webhook{WorkspaceID: workspace, Name: name, AuthScheme: auth, AuthEncoding: encoding}
+	w := &webhooksdb.Webhook{WorkspaceID: workspace, Name: name, AuthScheme: auth, AuthEncoding: encoding}
 	switch auth {
 	case "hmac":
 		w.AuthHeader = hmacHeader
@@ -198,10 +198,10 @@ func webhookFromFlags(workspace, name, auth, secret, hmacHeader, encoding, token
 		w.AuthHeader = tokenHeader
 	}
 	if secret == "" {
-		secret = projections.GenerateSecret(auth)
+		secret = webhooksdb.GenerateSecret(auth)
 	}
 	if secret != "" {
-		w.Secrets = []projections.Secret{{Value: secret}}
+		w.Secrets = []webhooksdb.Secret{{Value: secret}}
 	}
 	if auth == "basic" && secret == "" {
 		return nil, errors.New("--secret user:pass is required for basic")

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 // Response is one HTTP answer, read completely.
@@ -76,14 +76,14 @@ func (e *Env) Post(pathAndQuery, contentType string, body []byte, h http.Header)
 // CreateWebhook stores an active Standard Webhooks–signed webhook of
 // workspace with a generated secret and the given field mapping (nil: the
 // default mapping).
-func (e *Env) CreateWebhook(workspace string, mapping map[string]string) *projections.Webhook {
+func (e *Env) CreateWebhook(workspace string, mapping map[string]string) *webhooksdb.Webhook {
 	e.T.Helper()
-	return e.CreateWebhookWith(&projections.Webhook{WorkspaceID: workspace, Name: "test " + workspace,
+	return e.CreateWebhookWith(&webhooksdb.Webhook{WorkspaceID: workspace, Name: "test " + workspace,
 		AuthScheme: "standard", FieldMapping: mapping})
 }
 
 // CreateWebhookWith stores w as is (Webhooks.Create fills id and secret).
-func (e *Env) CreateWebhookWith(w *projections.Webhook) *projections.Webhook {
+func (e *Env) CreateWebhookWith(w *webhooksdb.Webhook) *webhooksdb.Webhook {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -113,7 +113,7 @@ type WebhookPost struct {
 // PostWebhook posts body to /webhooks/{id}, signed for the webhook's scheme
 // ("standard" with its first secret, "token" as a bearer token, "none"
 // unsigned; sign other schemes yourself and use Post).
-func (e *Env) PostWebhook(wh *projections.Webhook, body []byte, p WebhookPost) *Response {
+func (e *Env) PostWebhook(wh *webhooksdb.Webhook, body []byte, p WebhookPost) *Response {
 	e.T.Helper()
 	if p.ID == "" {
 		p.ID = "msg_" + nuid.Next()
@@ -149,7 +149,7 @@ func (e *Env) PostWebhook(wh *projections.Webhook, body []byte, p WebhookPost) *
 }
 
 // EventID is the event id the gateway gives a webhook post with webhook-id id.
-func EventID(wh *projections.Webhook, id string) string { return "wh:" + wh.ID + ":" + id }
+func EventID(wh *webhooksdb.Webhook, id string) string { return "wh:" + wh.ID + ":" + id }
 
 // FacebookSignature is the X-Hub-Signature-256 value for body.
 func FacebookSignature(body []byte) string {

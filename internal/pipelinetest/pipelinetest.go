@@ -36,8 +36,8 @@ import (
 
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -87,7 +87,7 @@ type Env struct {
 	JS       jetstream.JetStream
 	DB       *pgxpool.Pool
 	Store    *processors.Store
-	Webhooks *projections.Webhooks
+	Webhooks *webhooksdb.Webhooks
 	// Waiter answers ?wait (nil with NoWait).
 	Waiter *processors.Waiter
 
@@ -118,7 +118,7 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	e.DB = pgtest.New(t)
 	e.Store = &processors.Store{DB: e.DB, JS: e.JS, NC: e.NC}
-	e.Webhooks = &projections.Webhooks{DB: e.DB}
+	e.Webhooks = &webhooksdb.Webhooks{DB: e.DB}
 	if !opts.NoWait {
 		e.Waiter = &processors.Waiter{NC: e.NC, DB: e.DB, Primary: "contacts", FollowUps: []string{"boards"}}
 		if opts.WaitPrimary != "" {

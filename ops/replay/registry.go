@@ -15,6 +15,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/hookstream/hookstream/projections"
+	"github.com/hookstream/hookstream/projections/schema"
 )
 
 // Spec says what one processor (or one consumer of a processor) projects,
@@ -34,6 +37,10 @@ type Spec struct {
 	// PartOf names the processor this spec is one consumer of; when that
 	// processor is rebuilt as a whole, this spec is redundant.
 	PartOf string
+	// Tables, Clear, Keep and Ledger come from the spec of the projection
+	// the processor writes (schema.Spec's Rebuild, Undo, Keep+Config and
+	// Ledger); see withTables.
+
 	// Tables are emptied by a rebuild (TRUNCATE, all in one statement).
 	Tables []string
 	// Clear are statements that undo the processor's writes to tables it
@@ -68,50 +75,55 @@ func (s Spec) ledgerName() string {
 }
 
 // Statement is SQL a rebuild runs when Table exists.
-type Statement struct {
-	Table string
-	SQL   string
-}
-
-var projectionsFirst = []string{"contacts", "boards", "payments"}
+type Statement = schema.Statement
 
 // Registry is every processor a rebuild knows. Tables that do not exist
 // (a processor not built into this binary) are skipped.
-var Registry = []Spec{
-	{
-		Processor:  "contacts",
-		Tables:     []string{"leads", "contacts"},
-		Keep:       []string{"facebook_leads", "scoring_weights", "erasures"},
-		Dependents: []string{"boards", "mailerlite-ingest"},
-	},
-	{
-		Processor: "boards",
-		Tables:    []string{"board_assignments"},
-		Clear: []Statement{{Table: "contacts", SQL: `UPDATE contacts SET board_id = NULL, board_name = NULL
-			WHERE board_id IS NOT NULL OR board_name IS NOT NULL`}},
-		Keep: []string{"boards", "board_rules"},
-	},
-	{
-		Processor: "payments",
-		Tables:    []string{"disputes", "invoices", "subscriptions", "payments", "stripe_events"},
-		Keep:      []string{"stripe_payment_methods"},
+var Registry = withTables(processorSpecs(), projections.Specs())
+
+// processorSpecs are what a rebuild needs to know about processors:
+// consumers, dependents, order and external calls. Their tables come from
+// their projections' specs (withTables).
+func processorSpecs() []Spec {
+	projectionsFirst := []string{"contacts", "boards", "payments"}
+	return []Spec{
+		{Processor: "contacts", Dependents: []string{"boards", "mailerlite-ingest"}},
+		{Processor: "boards"},
 		// Payments link to contacts by lead id and e-mail when they arrive.
-		After: []string{"contacts"},
-	},
-	{
-		// MailerLite's own webhooks (unsubscribes, bounces, spam reports)
-		// withdraw marketing consent on contacts: no API call, so a contacts
-		// rebuild re-applies them.
-		Processor:    "mailerlite-ingest",
-		Durables:     []string{"mailerlite-ingest"},
-		LedgerName:   "mailerlite",
-		LedgerPrefix: "mailerlite:",
-		PartOf:       "mailerlite",
-	},
-	{Processor: "crm", External: true, Ledger: []string{"crm_sync"}, After: projectionsFirst},
-	{Processor: "mailerlite", External: true, Ledger: []string{"mailerlite_subscribers", "mailerlite_syncs"}, After: projectionsFirst},
-	{Processor: "ga4", External: true, Ledger: []string{"ga4_events"}, After: projectionsFirst},
-	{Processor: "notify", External: true, Ledger: []string{"notifications"}, Keep: []string{"notify_rules"}, After: projectionsFirst},
+		{Processor: "payments", After: []string{"contacts"}},
+		{
+			// MailerLite's own webhooks (unsubscribes, bounces, spam reports)
+			// withdraw marketing consent on contacts: no API call, so a contacts
+			// rebuild re-applies them.
+			Processor:    "mailerlite-ingest",
+			Durables:     []string{"mailerlite-ingest"},
+			LedgerName:   "mailerlite",
+			LedgerPrefix: "mailerlite:",
+			PartOf:       "mailerlite",
+		},
+		{Processor: "crm", External: true, After: projectionsFirst},
+		{Processor: "mailerlite", External: true, After: projectionsFirst},
+		{Processor: "ga4", External: true, After: projectionsFirst},
+		{Processor: "notify", External: true, After: projectionsFirst},
+	}
+}
+
+// withTables fills each processor's tables from the spec of the
+// projection it writes (a consumer that is part of a processor has none of
+// its own).
+func withTables(specs []Spec, ps []schema.Spec) []Spec {
+	for i, s := range specs {
+		for _, p := range ps {
+			if p.Processor == "" || p.Processor != s.Processor {
+				continue
+			}
+			specs[i].Tables = p.Rebuild
+			specs[i].Clear = p.Undo
+			specs[i].Keep = append(slices.Clone(p.Keep), p.Config...)
+			specs[i].Ledger = p.Ledger
+		}
+	}
+	return specs
 }
 
 // Lookup returns the spec of a processor.

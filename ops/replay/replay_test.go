@@ -18,8 +18,8 @@ import (
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/mailerlite"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -66,7 +66,7 @@ func personBody(ws string, person, n int) []byte {
 
 // post sends events posts over people identities through the gateway, with
 // conc senders, and returns the acknowledged event ids.
-func post(t *testing.T, env *pipelinetest.Env, wh *projections.Webhook, events, people, conc int, prefix string) []string {
+func post(t *testing.T, env *pipelinetest.Env, wh *webhooksdb.Webhook, events, people, conc int, prefix string) []string {
 	t.Helper()
 	var mu sync.Mutex
 	var ids []string

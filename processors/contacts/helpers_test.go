@@ -12,8 +12,8 @@ import (
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -89,12 +89,12 @@ type answer struct {
 }
 
 // post sends body to wh with ?wait=5s and decodes a 200 answer.
-func post(t testing.TB, env *pipelinetest.Env, wh *projections.Webhook, body string) answer {
+func post(t testing.TB, env *pipelinetest.Env, wh *webhooksdb.Webhook, body string) answer {
 	t.Helper()
 	return postWith(t, env, wh, body, pipelinetest.WebhookPost{Query: "wait=5s"})
 }
 
-func postWith(t testing.TB, env *pipelinetest.Env, wh *projections.Webhook, body string, p pipelinetest.WebhookPost) answer {
+func postWith(t testing.TB, env *pipelinetest.Env, wh *webhooksdb.Webhook, body string, p pipelinetest.WebhookPost) answer {
 	t.Helper()
 	res := env.PostWebhook(wh, []byte(body), p)
 	if res.Status != 200 {

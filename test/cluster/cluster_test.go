@@ -27,8 +27,8 @@ import (
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -144,8 +144,8 @@ func TestClusterLeaderFailover(t *testing.T) {
 	}
 
 	db := pgtest.New(t)
-	hooks := &projections.Webhooks{DB: db}
-	wh, err := hooks.Create(context.Background(), &projections.Webhook{WorkspaceID: "ws-cluster", Name: "cluster", AuthScheme: "standard"})
+	hooks := &webhooksdb.Webhooks{DB: db}
+	wh, err := hooks.Create(context.Background(), &webhooksdb.Webhook{WorkspaceID: "ws-cluster", Name: "cluster", AuthScheme: "standard"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -268,8 +269,8 @@ func first(ss []string, n int) string {
 // createHook stores an active Standard Webhooks webhook of workspace.
 func createHook(t *testing.T, pool *pgxpool.Pool, workspace string) hook {
 	t.Helper()
-	w, err := (&projections.Webhooks{DB: pool}).Create(ctxFor(t, 10*time.Second),
-		&projections.Webhook{WorkspaceID: workspace, Name: "faults " + workspace, AuthScheme: "standard"})
+	w, err := (&webhooksdb.Webhooks{DB: pool}).Create(ctxFor(t, 10*time.Second),
+		&webhooksdb.Webhook{WorkspaceID: workspace, Name: "faults " + workspace, AuthScheme: "standard"})
 	if err != nil {
 		t.Fatalf("create webhook: %v", err)
 	}

@@ -1,4 +1,6 @@
-package projections
+// Package webhooks holds the configured inbound webhooks (table webhooks):
+// their store, secrets and ids.
+package webhooks
 
 import (
 	"context"

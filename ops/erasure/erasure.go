@@ -1,4 +1,10 @@
-package admin
+// Package erasure carries out `hookstream contacts forget` (and the admin
+// API's DELETE of a contact): it removes a contact's personal data from the
+// projections, records the erasure, and can delete the contact's messages
+// from the streams. Where the data is, and how it is found, comes from the
+// projections' specs (projections.Specs), so a projection that keeps
+// personal data declares it there and is erased with the rest.
+package erasure
 
 import (
 	"context"
@@ -12,10 +18,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/audit"
 	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/streams"
 )
+
+// ErrNotFound: no such contact. It is ops.ErrNotFound, so the CLI and the
+// admin API answer it as every other operation's not-found.
+var ErrNotFound = ops.ErrNotFound
 
 // ForgetOptions shape an erasure.
 type ForgetOptions struct {
@@ -43,34 +55,6 @@ type Erasure struct {
 	Note                  string           `json:"note,omitempty"`
 }
 
-// piiTable says where a projection keeps personal data about a contact.
-// Missing tables and columns are skipped (a processor not built in yet).
-type piiTable struct {
-	table   string
-	where   string   // named args: @contact, @email, @phone, @workspace, @events
-	columns []string // blanked: NULL, or a placeholder when NOT NULL
-	delete  bool
-	// extra SET clauses (contacts: custom, erased_at)
-	extra string
-}
-
-var piiTables = []piiTable{
-	{table: "contacts", where: "id = @contact", columns: []string{"email", "phone", "first_name", "last_name", "company", "crm_id"},
-		extra: "custom = '{}', erased_at = now(), updated_at = now()"},
-	{table: "leads", where: "contact_id = @contact", columns: []string{"message", "page_url", "referrer"}},
-	{table: "facebook_leads", where: "leadgen_id IN (SELECT external_lead_id FROM leads WHERE contact_id = @contact AND external_lead_id IS NOT NULL)", delete: true},
-	{table: "payments", where: "contact_id = @contact OR (@email <> '' AND lower(email) = @email)", columns: []string{"email", "name", "customer_name", "billing_name", "phone", "metadata", "description"}},
-	{table: "disputes", where: "contact_id = @contact OR (@email <> '' AND lower(email) = @email)", columns: []string{"email", "name", "customer_name"}},
-	{table: "invoices", where: "contact_id = @contact OR (@email <> '' AND lower(email) = @email)", columns: []string{"email", "name", "customer_name", "metadata"}},
-	{table: "subscriptions", where: "contact_id = @contact OR (@email <> '' AND lower(email) = @email)", columns: []string{"email", "name", "customer_name", "metadata"}},
-	{table: "mailerlite_subscribers", where: "@email <> '' AND workspace_id = @workspace AND email = @email", columns: []string{"email"}},
-	{table: "mailerlite_syncs", where: "@email <> '' AND workspace_id = @workspace AND email = @email", columns: []string{"email"}},
-	{table: "crm_sync", where: "contact_id = @contact", columns: []string{"last_error"}},
-	{table: "notifications", where: "contact_id = @contact OR source_event_id = ANY(@events)", columns: []string{"body", "error"},
-		extra: "title = '[erased]', updated_at = now()"},
-	{table: "outbox", where: "event_id = ANY(@events) OR substr(event_id, strpos(event_id, ':') + 1) = ANY(@events)", delete: true},
-}
-
 // Forget removes a contact's personal data from the projections (blanks the
 // columns, sets contacts.erased_at) and records the erasure; the audit trail
 // no longer shows the raw requests of its events. Running it again is safe.
@@ -83,10 +67,10 @@ func Forget(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, conta
 	}
 	e := &Erasure{ContactID: contactID, Reason: opts.Reason, RequestedBy: opts.RequestedBy, Tables: map[string]int64{}}
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		var email, phone, createdEvent string
+		var email, phone string
 		var erasedAt *time.Time
-		err := tx.QueryRow(ctx, `SELECT workspace_id, COALESCE(lower(email), ''), COALESCE(phone, ''), created_event_id, erased_at
-			FROM contacts WHERE id = $1 FOR UPDATE`, contactID).Scan(&e.Workspace, &email, &phone, &createdEvent, &erasedAt)
+		err := tx.QueryRow(ctx, `SELECT workspace_id, COALESCE(lower(email), ''), COALESCE(phone, ''), erased_at
+			FROM contacts WHERE id = $1 FOR UPDATE`, contactID).Scan(&e.Workspace, &email, &phone, &erasedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -94,36 +78,14 @@ func Forget(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, conta
 			return err
 		}
 		e.AlreadyErased = erasedAt != nil
-		ids := map[string]bool{createdEvent: true}
-		rows, err := tx.Query(ctx, `SELECT event_id FROM leads WHERE contact_id = $1`, contactID)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// Stripe events about the contact's payments.
-		pc, err := columnsOf(ctx, tx, "payments")
-		if err != nil {
-			return err
-		}
-		sc, err := columnsOf(ctx, tx, "stripe_events")
-		if err != nil {
-			return err
-		}
-		if pc != nil && sc != nil {
-			if err := collect(ctx, tx, ids, `SELECT se.source_event_id FROM stripe_events se
-				JOIN payments p ON se.object_id = p.transaction_id WHERE p.contact_id = $1`, contactID); err != nil {
-				return err
+		specs := projections.Specs()
+		args := pgx.NamedArgs{"contact": contactID, "email": email, "phone": phone, "workspace": e.Workspace}
+		ids := map[string]bool{}
+		for _, s := range specs {
+			for _, q := range s.Events {
+				if err := collect(ctx, tx, ids, q, args); err != nil {
+					return fmt.Errorf("%s: finding the contact's events: %w", s.Name, err)
+				}
 			}
 		}
 		for id := range ids {
@@ -132,41 +94,16 @@ func Forget(ctx context.Context, db *pgxpool.Pool, js jetstream.JetStream, conta
 			}
 		}
 		sort.Strings(e.EventIDs)
-		args := pgx.NamedArgs{"contact": contactID, "email": email, "phone": phone, "workspace": e.Workspace, "events": e.EventIDs}
-		for _, t := range piiTables {
-			cols, err := columnsOf(ctx, tx, t.table)
-			if err != nil {
-				return err
-			}
-			if cols == nil {
-				continue
-			}
-			var q string
-			if t.delete {
-				q = "DELETE FROM " + pgx.Identifier{t.table}.Sanitize() + " WHERE " + t.where
-			} else {
-				var sets []string
-				for _, c := range t.columns {
-					ci, ok := cols[c]
-					if !ok {
-						continue
-					}
-					sets = append(sets, pgx.Identifier{c}.Sanitize()+" = "+blank(c, ci))
+		args["events"] = e.EventIDs
+		for _, s := range specs {
+			for _, p := range s.Personal {
+				tag, err := tx.Exec(ctx, p.SQL(), args)
+				if err != nil {
+					return fmt.Errorf("erasing %s: %w", p.Table, err)
 				}
-				if t.extra != "" {
-					sets = append(sets, t.extra)
+				if n := tag.RowsAffected(); n > 0 {
+					e.Tables[p.Table] = n
 				}
-				if len(sets) == 0 {
-					continue
-				}
-				q = "UPDATE " + pgx.Identifier{t.table}.Sanitize() + " SET " + strings.Join(sets, ", ") + " WHERE " + t.where
-			}
-			tag, err := tx.Exec(ctx, q, args)
-			if err != nil {
-				return fmt.Errorf("erasing %s: %w", t.table, err)
-			}
-			if n := tag.RowsAffected(); n > 0 {
-				e.Tables[t.table] = n
 			}
 		}
 		return tx.QueryRow(ctx, `INSERT INTO erasures (contact_id, workspace_id, reason, requested_by, tables, event_ids)
@@ -208,51 +145,6 @@ func collect(ctx context.Context, tx pgx.Tx, into map[string]bool, q string, arg
 		into[id] = true
 	}
 	return rows.Err()
-}
-
-type colInfo struct {
-	name     string
-	nullable bool
-	typ      string
-}
-
-// columnsOf returns a table's columns, nil when it does not exist.
-func columnsOf(ctx context.Context, tx pgx.Tx, table string) (map[string]colInfo, error) {
-	rows, err := tx.Query(ctx, `SELECT column_name, is_nullable = 'YES', data_type FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = $1`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out map[string]colInfo
-	for rows.Next() {
-		var c colInfo
-		if err := rows.Scan(&c.name, &c.nullable, &c.typ); err != nil {
-			return nil, err
-		}
-		if out == nil {
-			out = map[string]colInfo{}
-		}
-		out[c.name] = c
-	}
-	return out, rows.Err()
-}
-
-// blank is what replaces a personal value: NULL, else an empty value of
-// the column's type; e-mail keys get a unique placeholder (they are keys).
-func blank(name string, c colInfo) string {
-	col := pgx.Identifier{name}.Sanitize()
-	switch {
-	case c.nullable && c.typ != "jsonb":
-		return "NULL"
-	case c.typ == "jsonb":
-		return "'{}'::jsonb"
-	case name == "email":
-		return "'erased+' || md5(" + col + ") || '@erased.invalid'"
-	case c.typ == "text" || strings.HasPrefix(c.typ, "character"):
-		return "''"
-	}
-	return col
 }
 
 // purgeStreams deletes the raw requests (INGEST), the domain events derived
