@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76/webhook"
 
-	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/admin"
+	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"
@@ -95,28 +95,34 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 		return p
 	}
 
-	store := &processors.Store{DB: db, JS: js, NC: nc}
+	deps := processors.Deps{DB: db, JS: js, NC: nc, Log: log}
 	cc := contacts.DefaultConfig()
-	ct, err := contacts.New(store, cc)
+	ct, err := contacts.New(deps, cc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc := payments.DefaultConfig()
 	pc.LeadWaitAttempts, pc.LeadWaitDelay = 1, 0
-	pp, err := payments.New(store, pc)
+	pp, err := payments.New(deps, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nconf := o.notify
-	nconf.Log = log
 	if nconf.BatchWindow == 0 {
 		nconf.BatchWindow = 300 * time.Millisecond
 	}
-	nt, err := notify.New(store, nconf)
+	nt, err := notify.New(deps, nconf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs := append([]processors.Processor{ct, boards.New(store), pp}, nt.Processors()...)
+	bd, err := boards.New(deps, boards.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []processors.Processor
+	for _, b := range []processors.Builder{ct, bd, pp, nt} {
+		procs = append(procs, b.Processors()...)
+	}
 	r := &processors.Runner{JS: js, Outcomes: processors.PGOutcomes{DB: db}, Log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

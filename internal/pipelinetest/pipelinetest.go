@@ -168,6 +168,23 @@ func New(t testing.TB, opts Options) *Env {
 	return e
 }
 
+// Deps are the processor dependencies on the env's database and streams,
+// logging to the test log.
+func (e *Env) Deps() processors.Deps {
+	return processors.Deps{DB: e.DB, JS: e.JS, NC: e.NC, Log: e.Log}
+}
+
+// Must returns a built processor's consumers and fails the test on err:
+//
+//	env.Start(env.Must(boards.New(env.Deps(), boards.DefaultConfig()))...)
+func (e *Env) Must(b processors.Builder, err error) []processors.Processor {
+	e.T.Helper()
+	if err != nil {
+		e.T.Fatalf("pipelinetest: build processor: %v", err)
+	}
+	return b.Processors()
+}
+
 // waiter adapts processors.Waiter to gateway.ResultWaiter (as `serve` does).
 type waiter struct{ w *processors.Waiter }
 
