@@ -57,6 +57,7 @@ type Pipeline struct {
 	Runner   *processors.Runner
 	Capture  *dlq.Capture
 
+	metrics *processors.Metrics
 	closers closers
 }
 
@@ -139,12 +140,11 @@ func (p *Pipeline) NewRunner() *processors.Runner {
 // observe registers the per-processor series (and the consumer lag
 // collector) once per pipeline.
 func (p *Pipeline) observe() func(processors.Outcome) {
-	if p.Runner != nil {
-		return p.Runner.Observe
+	if p.metrics == nil {
+		p.metrics = processors.NewMetrics(p.Registry)
+		p.Registry.MustRegister(&processors.ConsumerCollector{JS: p.JS, Timeout: 2 * time.Second})
 	}
-	m := processors.NewMetrics(p.Registry)
-	p.Registry.MustRegister(&processors.ConsumerCollector{JS: p.JS, Timeout: 2 * time.Second})
-	return m.Observe
+	return p.metrics.Observe
 }
 
 func (p *Pipeline) buildProcessors() error {
