@@ -54,21 +54,16 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	if o.noProcessors {
 		return p
 	}
-	ct, err := contacts.New(env.Store, contacts.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	pc := payments.DefaultConfig()
 	pc.LeadWaitAttempts, pc.LeadWaitDelay = 1, 0
-	pp, err := payments.New(env.Store, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nt, err := notify.New(env.Store, notify.Config{Log: env.Log, BatchWindow: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Start(append([]processors.Processor{ct, boards.New(env.Store), pp}, nt.Processors()...)...)
+	nc := notify.DefaultConfig()
+	nc.BatchWindow = 300 * time.Millisecond
+	var procs []processors.Processor
+	procs = append(procs, env.Must(contacts.New(env.Deps(), contacts.DefaultConfig()))...)
+	procs = append(procs, env.Must(boards.New(env.Deps(), boards.DefaultConfig()))...)
+	procs = append(procs, env.Must(payments.New(env.Deps(), pc))...)
+	procs = append(procs, env.Must(notify.New(env.Deps(), nc))...)
+	env.Start(procs...)
 	return p
 }
 

@@ -26,9 +26,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/ops/replay"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -716,10 +716,11 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	}
 	e.logf("backlog of %d events published", e.p.backlog)
 
-	proc, err := contacts.New(&processors.Store{DB: pool, JS: n.js, NC: n.nc}, contacts.DefaultConfig())
+	cp, err := contacts.New(processors.Deps{DB: pool, JS: n.js, NC: n.nc}, contacts.DefaultConfig())
 	if err != nil {
 		return err
 	}
+	proc := cp.Processors()[0]
 	runner := &processors.Runner{JS: n.js, Outcomes: &processors.GroupedOutcomes{DB: pool}, Log: discardLogger()}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

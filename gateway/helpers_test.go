@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,12 +28,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
-	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -79,20 +81,23 @@ func (c *fakeClock) Set(t time.Time) {
 // testEnv is one gateway on a real embedded JetStream server and a real,
 // freshly migrated Postgres database, served by httptest.
 type testEnv struct {
-	t       testing.TB
-	cfg     gateway.Config
-	clock   *fakeClock
-	gw      *gateway.Gateway
-	srv     *httptest.Server
-	ns      *server.Server
-	natsDir string
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	pool    *pgxpool.Pool
-	store   *webhooksdb.Webhooks
-	cache   *gateway.WebhookCache
-	reg     *prometheus.Registry
-	client  *http.Client
+	t testing.TB
+	// listenerLost counts the webhook cache's "listener lost" warnings
+	// (one per failed LISTEN attempt).
+	listenerLost *countingHandler
+	cfg          gateway.Config
+	clock        *fakeClock
+	gw           *gateway.Gateway
+	srv          *httptest.Server
+	ns           *server.Server
+	natsDir      string
+	nc           *nats.Conn
+	js           jetstream.JetStream
+	pool         *pgxpool.Pool
+	store        *webhooksdb.Webhooks
+	cache        *gateway.WebhookCache
+	reg          *prometheus.Registry
+	client       *http.Client
 }
 
 type envOptions struct {
@@ -191,7 +196,8 @@ func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 			e.pool = pgtest.New(t)
 		}
 		e.store = &webhooksdb.Webhooks{DB: e.pool}
-		e.cache = gateway.NewWebhookCache(e.store, cfg, nil)
+		e.listenerLost = &countingHandler{msg: "webhook change listener lost; retrying"}
+		e.cache = gateway.NewWebhookCache(e.store, cfg, slog.New(e.listenerLost))
 		deps.Webhooks = e.cache
 		pool := e.pool
 		deps.Checks = append(deps.Checks, gateway.Check{Name: "postgres", Optional: true, Fn: func(ctx context.Context) error { return pool.Ping(ctx) }})
@@ -554,3 +560,19 @@ func decodeMap(t testing.TB, b []byte) map[string]any {
 }
 
 func readAll(resp *http.Response) ([]byte, error) { return io.ReadAll(resp.Body) }
+
+// countingHandler counts the log records with one message.
+type countingHandler struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }

@@ -71,10 +71,16 @@ func TestWebhook_PostgresOutage(t *testing.T) {
 	post("new").wantAccepted(t)
 
 	restore := pgOutage(t, env)
-	// Across a listener retry (every 2 s) requests keep being accepted.
-	for end := time.Now().Add(2500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	// Across a listener retry (every 2 s) requests keep being accepted:
+	// post until the listener has failed twice (lost, then its retry).
+	lost := env.listenerLost.n.Load()
+	testutil.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		post("new").wantAccepted(t)
-	}
+		if n := env.listenerLost.n.Load() - lost; n < 2 {
+			return fmt.Errorf("listener failed %d times since the outage, want 2", n)
+		}
+		return nil
+	})
 	env.clock.Advance(31 * time.Second) // old expired; cache entry due for reload, which fails
 	env.rejects(t, 401, "invalid_signature", func() *result { return post("old") })
 	post("new").wantAccepted(t)

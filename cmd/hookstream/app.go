@@ -2,31 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hookstream/hookstream/gateway"
-	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/projections"
-	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
-	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/pipeline"
+	"github.com/hookstream/hookstream/processors"
 )
 
-// settings are the flags shared by serve, gateway and process.
+// settings are the flags of serve, gateway, process and the CLI verbs.
 type settings struct {
 	dataDir      string
 	natsListen   string
@@ -73,42 +65,59 @@ func (s *settings) gatewayFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.formBurst, "form-burst", 10, "form post burst per client IP")
 }
 
+// pipelineConfig is THE place serve, gateway and process (and dlq retry)
+// get their configuration: the flags in s plus the environment settings of
+// what runs — the gateway's when withGateway, the processors' (those in
+// --only, or all) when withProcessors.
+func (s *settings) pipelineConfig(getenv func(string) string, withGateway, withProcessors bool) (pipeline.Config, error) {
+	c := pipeline.DefaultConfig()
+	c.Gateway, c.Processors, c.Only = withGateway, withProcessors, splitList(s.only)
+	c.DataDir, c.NATSURL, c.NATSListen, c.SyncAlways, c.DatabaseURL = s.dataDir, s.natsURL, s.natsListen, s.syncAlways, s.databaseURL
+	if s.replicas > 0 { // the CLI verbs have no stream flags
+		c.Streams.Replicas, c.Streams.Duplicates, c.Streams.IngestMaxAge = s.replicas, s.dedup, s.ingestMaxAge
+	}
+	c.Log = pipeline.LogConfig{Format: s.logFormat, Level: s.logLevel}
+	c.HTTPAddr = s.httpAddr
+	if s.workspace != "" {
+		c.HTTP.Workspace, c.Payments.Workspace = s.workspace, s.workspace
+	}
+	if s.bodyLimit > 0 {
+		c.HTTP.BodyLimit = s.bodyLimit
+	}
+	c.HTTP.CORSOrigins = splitList(s.corsOrigins)
+	if s.formRate > 0 || s.formBurst > 0 {
+		c.HTTP.FormRate, c.HTTP.FormBurst = s.formRate, s.formBurst
+	}
+	c.HTTP.DefaultRegion, c.Contacts.DefaultRegion = s.region, s.region
+	var procs []string
+	if withProcessors {
+		if procs = c.Only; len(procs) == 0 {
+			procs = pipeline.Names()
+		}
+	}
+	if err := readEnv(&c, getenv, withGateway, procs); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
 func (s *settings) logger() (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(s.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+	h, err := pipeline.LogConfig{Format: s.logFormat, Level: s.logLevel}.Handler(os.Stderr)
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch s.logFormat {
-	case "json":
-		return slog.New(scrubLogs(slog.NewJSONHandler(os.Stderr, opts))), nil
-	case "text":
-		return slog.New(scrubLogs(slog.NewTextHandler(os.Stderr, opts))), nil
-	}
-	return nil, fmt.Errorf("--log-format must be text or json, got %q", s.logFormat)
+	return slog.New(scrubLogs(h)), nil
 }
 
-func (s *settings) streamsConfig() streams.Config {
-	c := streams.DefaultConfig()
-	c.Replicas, c.Duplicates, c.IngestMaxAge = s.replicas, s.dedup, s.ingestMaxAge
-	return c
-}
-
-// app holds the process's connections; close releases them in reverse order.
+// app holds a CLI verb's connections; close releases them in reverse order.
 type app struct {
 	s       settings
 	log     *slog.Logger
-	ns      *server.Server
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	pg      *projections.Local
 	pool    *pgxpool.Pool
 	reg     *prometheus.Registry
 	closers []func()
-	ownDB   bool // serve/gateway/process own the private cluster; CLI verbs share it
-	// onHTTPShutdown run when the HTTP server starts shutting down (the
-	// admin API's live feeds end, so Shutdown need not wait for them).
-	onHTTPShutdown []func()
 }
 
 func newApp(s settings) (*app, error) {
@@ -116,9 +125,7 @@ func newApp(s settings) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &app{s: s, log: log, reg: reg}, nil
+	return &app{s: s, log: log, reg: prometheus.NewRegistry()}, nil
 }
 
 func (a *app) close() {
@@ -128,138 +135,30 @@ func (a *app) close() {
 	a.closers = nil
 }
 
-// openNATS embeds a server unless --nats-url is set, connects and ensures the
-// streams.
-func (a *app) openNATS(ctx context.Context, name string) error {
-	if a.s.natsURL == "" {
-		if err := os.MkdirAll(a.s.dataDir, 0o755); err != nil {
-			return err
-		}
-		ns, err := streams.StartServer(streams.ServerConfig{
-			StoreDir:   filepath.Join(a.s.dataDir, "nats"),
-			Listen:     a.s.natsListen,
-			SyncAlways: a.s.syncAlways,
-			Logger:     a.log,
-		})
-		if err != nil {
-			return err
-		}
-		a.ns = ns
-		a.closers = append(a.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
-		if a.s.natsListen != "off" {
-			a.log.Info("embedded NATS listening", "url", ns.ClientURL())
-		}
-	}
-	nc, err := streams.Connect(a.s.natsURL, a.ns, name, a.log)
-	if err != nil {
-		return err
-	}
-	a.nc = nc
-	a.closers = append(a.closers, func() { nc.Drain(); waitClosed(nc) })
-	js, err := streams.JetStream(nc)
-	if err != nil {
-		return err
-	}
-	a.js = js
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return streams.Ensure(ectx, js, a.s.streamsConfig())
-}
-
-func waitClosed(nc *nats.Conn) {
-	for i := 0; i < 100 && !nc.IsClosed(); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	nc.Close()
-}
-
-// openDB connects to DATABASE_URL or starts the private cluster, then
-// migrates.
+// openDB connects to DATABASE_URL or the private cluster a serve started
+// under --data-dir (starting it if none runs), then migrates.
 func (a *app) openDB(ctx context.Context) error {
-	dsn := a.s.databaseURL
-	if dsn == "" {
-		pg, err := projections.StartLocal(ctx, projections.LocalConfig{
-			Dir: filepath.Join(a.s.dataDir, "postgres"), Logger: a.log, Own: a.ownDB})
-		if err != nil {
-			return err
-		}
-		a.pg = pg
-		a.closers = append(a.closers, func() { pg.Stop() })
-		dsn = pg.URL
-	}
-	pool, err := projections.Open(ctx, dsn)
+	cfg := pipeline.DefaultConfig()
+	cfg.DataDir, cfg.DatabaseURL = a.s.dataDir, a.s.databaseURL
+	pool, closeDB, err := pipeline.OpenDB(ctx, cfg, a.log, false)
 	if err != nil {
 		return err
 	}
 	a.pool = pool
-	a.closers = append(a.closers, pool.Close)
-	applied, err := projections.Migrate(ctx, pool)
-	if err != nil {
-		return err
-	}
-	if len(applied) > 0 {
-		a.log.Info("migrations applied", "versions", applied)
-	}
+	a.closers = append(a.closers, closeDB)
 	return nil
 }
 
-// newGateway builds the HTTP gateway from settings and the environment's
-// secrets (secrets never come from flags, which other users can read in ps).
-func (a *app) newGateway(waiter gateway.ResultWaiter) (*gateway.Gateway, *gateway.WebhookCache, error) {
-	cfg := gateway.DefaultConfig()
-	cfg.Workspace = a.s.workspace
-	cfg.BodyLimit = a.s.bodyLimit
-	cfg.CORSOrigins = splitList(a.s.corsOrigins)
-	cfg.FormRate, cfg.FormBurst = a.s.formRate, a.s.formBurst
-	cfg.DefaultRegion = a.s.region
-	cfg.StripeSecrets = verify.SplitSecrets(os.Getenv("STRIPE_WEBHOOK_SECRET"))
-	cfg.FacebookVerifyToken = os.Getenv("FACEBOOK_VERIFY_TOKEN")
-	cfg.FacebookAppSecret = os.Getenv("FACEBOOK_APP_SECRET")
-	cfg.MailerLiteSecret = os.Getenv("MAILERLITE_WEBHOOK_SECRET")
-	cache := gateway.NewWebhookCache(&webhooksdb.Webhooks{DB: a.pool}, cfg, a.log)
-	g, err := gateway.New(cfg, gateway.Deps{
-		Publisher: &streams.Publisher{JS: a.js},
-		Webhooks:  cache,
-		Waiter:    waiter,
-		Registry:  a.reg,
-		Log:       a.log,
-		Checks: []gateway.Check{
-			{Name: "nats", Fn: func(context.Context) error {
-				if !a.nc.IsConnected() {
-					return errors.New("not connected")
-				}
-				return nil
-			}},
-			{Name: "streams", Fn: func(ctx context.Context) error { return streams.Check(ctx, a.js) }},
-			{Name: "postgres", Optional: true, Fn: func(ctx context.Context) error { return a.pool.Ping(ctx) }},
-		},
-	})
-	return g, cache, err
-}
-
-// serveHTTP serves h until ctx ends, then shuts down gracefully: stop
-// accepting, let in-flight requests finish (their publishes are acked first).
-func (a *app) serveHTTP(ctx context.Context, h http.Handler) error {
-	ln, err := net.Listen("tcp", a.s.httpAddr)
+// processors builds the processors in only (all when empty) from the
+// environment, as `process` does (dlq retry applies dead letters with
+// them). The waiter is always nil: verbs answer no ?wait.
+func (a *app) processors(only []string) ([]processors.Processor, gateway.ResultWaiter, error) {
+	s := a.s
+	s.only = strings.Join(only, ",")
+	cfg, err := s.pipelineConfig(os.Getenv, false, true)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	srv := gateway.NewHTTPServer(a.s.httpAddr, h, gateway.ServerTimeouts{})
-	for _, f := range a.onHTTPShutdown {
-		srv.RegisterOnShutdown(f)
-	}
-	a.log.Info("gateway listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	return nil
+	procs, err := pipeline.BuildProcessors(processors.Deps{DB: a.pool, JS: a.js, NC: a.nc, Log: a.log, Metrics: a.reg}, cfg)
+	return procs, nil, err
 }

@@ -21,6 +21,20 @@ var envNames = map[string]string{
 	"nats-url":     "NATS_URL",
 }
 
+// envAliases are further variables that set a flag when its own variable
+// is unset: names the original system's users already configure. The flag
+// on the command line wins, then its own variable, then the aliases in
+// order.
+var envAliases = map[string][]string{
+	"cors-origins": {"CORS_ORIGINS"},
+}
+
+// envVarsOf lists the environment variables of a flag, the winning one
+// first.
+func envVarsOf(flagName string) []string {
+	return append([]string{envName(flagName)}, envAliases[flagName]...)
+}
+
 // envName is the environment variable that sets a flag.
 func envName(flagName string) string {
 	if n, ok := envNames[flagName]; ok {
@@ -40,7 +54,7 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 			if f.DefValue != "" && f.DefValue != "false" {
 				def = " (default " + f.DefValue + ")"
 			}
-			fmt.Fprintf(fs.Output(), "  --%s\n      %s%s [env %s]\n", f.Name, f.Usage, def, envName(f.Name))
+			fmt.Fprintf(fs.Output(), "  --%s\n      %s%s [env %s]\n", f.Name, f.Usage, def, strings.Join(envVarsOf(f.Name), ", then "))
 		})
 	}
 	return fs
@@ -66,9 +80,12 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		if set[f.Name] || err != nil {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, e)
+		for _, name := range envVarsOf(f.Name) {
+			if v := os.Getenv(name); v != "" {
+				if e := fs.Set(f.Name, v); e != nil {
+					err = fmt.Errorf("%s=%q: %v", name, v, e)
+				}
+				return
 			}
 		}
 	})

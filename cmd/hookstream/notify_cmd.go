@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/audit"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/notify"
 )
@@ -204,11 +205,11 @@ func notifyTest(ctx context.Context, channel, to string, stdout io.Writer, asJSO
 	if channel == "" {
 		return errors.New("--channel is required (email, slack or sms)")
 	}
-	cfg, err := notify.ConfigFromEnv(os.Getenv)
-	if err != nil {
+	cfg := pipeline.DefaultConfig()
+	if err := readEnv(&cfg, os.Getenv, false, []string{notify.Name}); err != nil {
 		return err
 	}
-	n, err := notify.New(&processors.Store{}, cfg)
+	n, err := notify.New(processors.Deps{}, cfg.Notify)
 	if err != nil {
 		return err
 	}

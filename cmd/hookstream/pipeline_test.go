@@ -3,29 +3,30 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// testPipeline is `hookstream serve` assembled from the same pieces
-// runPipeline uses (registry, gateway, admin API, runner with metrics),
-// on a test NATS server and database, logging JSON into a buffer.
+// testPipeline is `hookstream serve` — the configuration read as serve
+// reads it, the pipeline package's wiring — on a test NATS server and
+// database, logging JSON into a buffer.
 type testPipeline struct {
 	a       *app
+	p       *pipeline.Pipeline
 	srv     *httptest.Server
 	logs    *lockedBuf
 	dbURL   string
@@ -39,40 +40,30 @@ func startPipeline(t *testing.T) *testPipeline {
 	nc, js := streamstest.Connect(t, ns)
 	dbURL := pgtest.URL(t)
 	var s settings
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	s.coreFlags(fs)
-	s.gatewayFlags(fs)
+	fs := roleFlags(role{"serve", "serve", true, true}, &s, io.Discard)
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
 	s.databaseURL, s.natsURL = dbURL, ns.ClientURL()
+	cfg, err := s.pipelineConfig(os.Getenv, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &lockedBuf{}
 	// The handler chain of --log-format json --log-level debug, into a buffer.
-	a := &app{s: s, log: slog.New(scrubLogs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-		reg: prometheus.NewRegistry(), nc: nc, js: js}
+	log := slog.New(scrubLogs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
-	if err := a.openDB(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	procs, waiter, err := a.processors(nil)
+	p, err := pipeline.New(ctx, cfg, pipeline.Deps{Log: log, Conns: pipeline.Conns{NC: nc, JS: js}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, _, err := a.newGateway(waiter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.mountAPI(gw)
-	srv := httptest.NewUnstartedServer(gw)
-	for _, f := range a.onHTTPShutdown {
-		srv.Config.RegisterOnShutdown(f)
-	}
+	t.Cleanup(p.Close)
+	srv := httptest.NewUnstartedServer(p.Gateway)
+	srv.Config.RegisterOnShutdown(p.Admin.Close)
 	srv.Start()
-	runner := a.runner()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); runner.Run(rctx, procs...) }()
+	go func() { defer close(done); p.RunProcessors(rctx) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -83,17 +74,18 @@ func startPipeline(t *testing.T) *testPipeline {
 		})
 	}
 	t.Cleanup(stop)
-	for _, p := range procs {
-		durable := p.Durable
+	for _, pr := range p.Processors {
+		durable := pr.Durable
 		if durable == "" {
-			durable = p.Name
+			durable = pr.Name
 		}
 		testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-			_, err := js.Consumer(ctx, p.Stream, durable)
+			_, err := js.Consumer(ctx, pr.Stream, durable)
 			return err
 		})
 	}
-	return &testPipeline{a: a, srv: srv, logs: logs, dbURL: dbURL, natsURL: ns.ClientURL(), stop: stop}
+	a := &app{s: s, log: log, nc: nc, js: js, pool: p.DB}
+	return &testPipeline{a: a, p: p, srv: srv, logs: logs, dbURL: dbURL, natsURL: ns.ClientURL(), stop: stop}
 }
 
 func (p *testPipeline) count(t *testing.T, q string, args ...any) int {

@@ -34,10 +34,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
+	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/gateway"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections/pgtest"
-	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/streams/streamstest"
 )
@@ -74,6 +76,10 @@ type Options struct {
 	// changes reach the gateway at once (off: the cache keeps its copy for
 	// its TTL, like a gateway that missed a notification).
 	ListenWebhooks bool
+	// Pipeline edits the pipeline configuration (after Gateway), e.g. the
+	// admin API: cfg.Admin.Token turns /api/ on, as HOOKSTREAM_ADMIN_TOKEN
+	// does for serve.
+	Pipeline func(*pipeline.Config)
 	// LogLevel of the runners' and gateway's logs, written to the test log
 	// (nil: slog.LevelWarn).
 	LogLevel slog.Leveler
@@ -91,9 +97,13 @@ type Env struct {
 	// Waiter answers ?wait (nil with NoWait).
 	Waiter *processors.Waiter
 
-	// Gateway, its HTTP server and a client for it (nil with NoGateway).
+	// Pipeline built the gateway; the gateway (with the admin API mounted
+	// at /api/ as serve mounts it), its HTTP server and a client for it
+	// (all nil with NoGateway).
+	Pipeline      *pipeline.Pipeline
 	GatewayConfig gateway.Config
 	Gateway       *gateway.Gateway
+	Admin         *admin.API
 	Cache         *gateway.WebhookCache
 	HTTP          *httptest.Server
 	Client        *http.Client
@@ -119,46 +129,58 @@ func New(t testing.TB, opts Options) *Env {
 	e.DB = pgtest.New(t)
 	e.Store = &processors.Store{DB: e.DB, JS: e.JS, NC: e.NC}
 	e.Webhooks = &webhooksdb.Webhooks{DB: e.DB}
-	if !opts.NoWait {
-		e.Waiter = &processors.Waiter{NC: e.NC, DB: e.DB, Primary: "contacts", FollowUps: []string{"boards"}}
-		if opts.WaitPrimary != "" {
-			e.Waiter.Primary, e.Waiter.FollowUps = opts.WaitPrimary, opts.WaitFollowUps
-		}
-	}
 	if opts.NoGateway {
+		if !opts.NoWait {
+			e.Waiter = &processors.Waiter{NC: e.NC, DB: e.DB, Primary: "contacts", FollowUps: []string{"boards"}}
+			if opts.WaitPrimary != "" {
+				e.Waiter.Primary, e.Waiter.FollowUps = opts.WaitPrimary, opts.WaitFollowUps
+			}
+		}
 		return e
 	}
 
-	cfg := gateway.DefaultConfig()
-	cfg.Workspace = Workspace
-	cfg.PublishTimeout = 5 * time.Second
-	cfg.StripeSecrets = []string{StripeSecret}
-	cfg.FacebookAppSecret = FacebookAppSecret
-	cfg.FacebookVerifyToken = FacebookVerifyToken
-	cfg.MailerLiteSecret = MailerLiteSecret
-	cfg.CORSOrigins = []string{"*"}
-	cfg.FormRate, cfg.FormBurst = 100_000, 100_000
-	cfg.WebhookRate, cfg.WebhookBurst = 100_000, 100_000
+	// The gateway as `serve` builds it (pipeline.New), with the admin API
+	// mounted, on the test's server and database.
+	cfg := pipeline.DefaultConfig()
+	cfg.Gateway, cfg.Processors = true, false
+	if opts.Streams != nil {
+		cfg.Streams = *opts.Streams
+	}
+	if opts.NoWait {
+		cfg.WaitPrimary, cfg.WaitFollowUps = "", nil
+	} else if opts.WaitPrimary != "" {
+		cfg.WaitPrimary, cfg.WaitFollowUps = opts.WaitPrimary, opts.WaitFollowUps
+	}
+	gc := &cfg.HTTP
+	gc.Workspace = Workspace
+	gc.PublishTimeout = 5 * time.Second
+	gc.StripeSecrets = []string{StripeSecret}
+	gc.FacebookAppSecret = FacebookAppSecret
+	gc.FacebookVerifyToken = FacebookVerifyToken
+	gc.MailerLiteSecret = MailerLiteSecret
+	gc.CORSOrigins = []string{"*"}
+	gc.FormRate, gc.FormBurst = 100_000, 100_000
+	gc.WebhookRate, gc.WebhookBurst = 100_000, 100_000
 	if opts.Gateway != nil {
-		opts.Gateway(&cfg)
+		opts.Gateway(gc)
 	}
-	e.GatewayConfig = cfg
-	e.Cache = gateway.NewWebhookCache(e.Webhooks, cfg, e.Log)
-	deps := gateway.Deps{
-		Publisher: &streams.Publisher{JS: e.JS},
-		Webhooks:  e.Cache,
-		Registry:  prometheus.NewRegistry(),
-		Log:       e.Log,
+	if opts.Pipeline != nil {
+		opts.Pipeline(&cfg)
 	}
-	if e.Waiter != nil {
-		deps.Waiter = waiter{e.Waiter}
-	}
-	g, err := gateway.New(cfg, deps)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := pipeline.New(ctx, cfg, pipeline.Deps{Log: e.Log, Registry: prometheus.NewRegistry(),
+		Conns: pipeline.Conns{NATS: e.NATS, NC: e.NC, JS: e.JS, DB: e.DB}})
 	if err != nil {
-		t.Fatalf("pipelinetest: gateway: %v", err)
+		t.Fatalf("pipelinetest: pipeline: %v", err)
 	}
-	e.Gateway = g
-	e.HTTP = httptest.NewServer(g)
+	t.Cleanup(p.Close)
+	e.Pipeline = p
+	e.GatewayConfig = cfg.HTTP
+	e.Gateway, e.Cache, e.Admin, e.Waiter = p.Gateway, p.Cache, p.Admin, p.Waiter
+	e.HTTP = httptest.NewUnstartedServer(p.Gateway)
+	e.HTTP.Config.RegisterOnShutdown(p.Admin.Close)
+	e.HTTP.Start()
 	t.Cleanup(e.HTTP.Close)
 	e.Client = e.HTTP.Client()
 	e.Client.Timeout = 30 * time.Second
@@ -168,15 +190,21 @@ func New(t testing.TB, opts Options) *Env {
 	return e
 }
 
-// waiter adapts processors.Waiter to gateway.ResultWaiter (as `serve` does).
-type waiter struct{ w *processors.Waiter }
+// Deps are the processor dependencies on the env's database and streams,
+// logging to the test log.
+func (e *Env) Deps() processors.Deps {
+	return processors.Deps{DB: e.DB, JS: e.JS, NC: e.NC, Log: e.Log}
+}
 
-func (w waiter) Expect(eventID string) (gateway.ResultWait, error) {
-	p, err := w.w.Expect(eventID)
+// Must returns a built processor's consumers and fails the test on err:
+//
+//	env.Start(env.Must(boards.New(env.Deps(), boards.DefaultConfig()))...)
+func (e *Env) Must(b processors.Builder, err error) []processors.Processor {
+	e.T.Helper()
 	if err != nil {
-		return nil, err
+		e.T.Fatalf("pipelinetest: build processor: %v", err)
 	}
-	return p, nil
+	return b.Processors()
 }
 
 func (e *Env) listen() {

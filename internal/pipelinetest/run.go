@@ -23,7 +23,12 @@ type Run struct {
 
 // NewRunner returns a Runner on the env's JetStream that records outcomes in
 // its database and logs to the test log. Adjust it, then StartRunner.
+// With a gateway it is the pipeline's runner shape: the env's one
+// GroupedOutcomes and the per-processor metrics.
 func (e *Env) NewRunner() *processors.Runner {
+	if e.Pipeline != nil {
+		return e.Pipeline.NewRunner()
+	}
 	return &processors.Runner{JS: e.JS, Outcomes: &processors.GroupedOutcomes{DB: e.DB}, Log: e.Log}
 }
 

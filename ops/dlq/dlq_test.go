@@ -57,10 +57,11 @@ func contactsFor(t *testing.T, env *pipelinetest.Env, g *graph) processors.Proce
 	cfg.GraphURL = g.srv.URL
 	cfg.PageToken = "page-token"
 	cfg.HTTP = &http.Client{Timeout: 5 * time.Second}
-	p, err := contacts.New(env.Store, cfg)
+	c, err := contacts.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := c.Processors()[0]
 	p.MaxDeliver, p.BackoffInitial, p.BackoffMax = 2, 20*time.Millisecond, 50*time.Millisecond
 	return p
 }
@@ -105,7 +106,7 @@ func TestRetryAfterCauseFixed(t *testing.T) {
 	env := pipelinetest.New(t, pipelinetest.Options{})
 	g := newGraph(t)
 	p := contactsFor(t, env, g)
-	env.Start(p, boards.New(env.Store))
+	env.Start(append([]processors.Processor{p}, env.Must(boards.New(env.Deps(), boards.DefaultConfig()))...)...)
 	ctx := env.Ctx(90 * time.Second)
 
 	postLead(t, env, "4441")

@@ -28,12 +28,17 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func pipeline(t *testing.T, env *pipelinetest.Env) *pipelinetest.Run {
 	t.Helper()
 	cfg := contacts.DefaultConfig()
-	c, err := contacts.New(env.Store, cfg)
+	cp, err := contacts.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := cp.Processors()[0]
 	c.BackoffInitial, c.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
-	b := boards.New(env.Store)
+	bp, err := boards.New(env.Deps(), boards.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bp.Processors()[0]
 	b.BackoffInitial, b.BackoffMax = 50*time.Millisecond, 500*time.Millisecond
 	return env.Start(c, b)
 }
@@ -472,11 +477,11 @@ func TestRebuildKeepsUnsubscribes(t *testing.T) {
 	ws := pipelinetest.Workspace // MailerLite's webhooks belong to the global workspace
 	wh := env.CreateWebhook(ws, nil)
 	pipeline(t, env)
-	ml, err := mailerlite.New(env.Store, mailerlite.DefaultConfig()) // no API key: upserts are skipped
+	ml, err := mailerlite.New(env.Deps(), mailerlite.DefaultConfig()) // no API key: upserts are skipped
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Start(ml...)
+	env.Start(ml.Processors()...)
 	for i, email := range []string{"stay@example.com", "leave@example.com"} {
 		body := fmt.Sprintf(`{"email":%q,"first_name":"P%d","marketing_consent":true}`, email, i)
 		if res := env.PostWebhook(wh, []byte(body), pipelinetest.WebhookPost{}); res.Status != 200 {

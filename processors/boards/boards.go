@@ -34,8 +34,27 @@ type Result struct {
 	RuleID      string `json:"rule_id,omitempty"`
 }
 
+// Config configures the boards processor; it has no settings yet.
+type Config struct{}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config { return Config{} }
+
+// Validate checks the configuration.
+func (c Config) Validate() error { return nil }
+
+// Boards is the boards processor.
+type Boards struct{ p processors.Processor }
+
+// Processors is its one consumer (boards on EVENTS).
+func (b *Boards) Processors() []processors.Processor { return []processors.Processor{b.p} }
+
 // New builds the boards processor.
-func New(store *processors.Store) processors.Processor {
+func New(deps processors.Deps, cfg Config) (*Boards, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store := deps.Store()
 	rules := &Store{DB: store.DB}
 	h := func(ctx context.Context, m *processors.Message) error {
 		var ev events.ContactChanged
@@ -95,7 +114,7 @@ func New(store *processors.Store) processors.Processor {
 		}
 		return err
 	}
-	return processors.Processor{
+	return &Boards{p: processors.Processor{
 		Name:     Name,
 		Stream:   streams.StreamEvents,
 		Subjects: []string{"events.contact.>"},
@@ -119,5 +138,5 @@ func New(store *processors.Store) processors.Processor {
 		},
 		Concurrency: 16,
 		MaxDeliver:  20,
-	}
+	}}, nil
 }

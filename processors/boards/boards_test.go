@@ -30,7 +30,11 @@ func newEnv(t *testing.T) *pipelinetest.Env {
 }
 
 func startBoards(t *testing.T, env *pipelinetest.Env) *pipelinetest.Run {
-	p := boards.New(env.Store)
+	b, err := boards.New(env.Deps(), boards.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := b.Processors()[0]
 	p.BackoffInitial, p.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
 	// A delivery caught in a consumer's deletion (TestAssignment deletes
 	// the durable under a running runner) comes back after AckWait: keep it

@@ -56,13 +56,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Processor builds the contacts processor's consumer definition.
-func New(store *processors.Store, cfg Config) (processors.Processor, error) {
+// Contacts is the contacts processor.
+type Contacts struct{ p processors.Processor }
+
+// Processors is its one consumer (contacts on INGEST).
+func (c *Contacts) Processors() []processors.Processor { return []processors.Processor{c.p} }
+
+// New builds the contacts processor.
+func New(deps processors.Deps, cfg Config) (*Contacts, error) {
 	if err := cfg.Validate(); err != nil {
-		return processors.Processor{}, err
+		return nil, err
 	}
+	store := deps.Store()
 	h := &handler{store: store, cfg: cfg, mappings: newMappingCache(store.DB, cfg.Now), weights: newWeightsCache(store.DB, cfg.Now)}
-	return processors.Processor{
+	return &Contacts{p: processors.Processor{
 		Name:   Name,
 		Stream: streams.StreamIngest,
 		Subjects: []string{
@@ -80,5 +87,5 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 		Concurrency:   cfg.Concurrency,
 		MaxDeliver:    20, // with backoff capped at 1 min: ~13 min of Postgres outage before dead-lettering
 		AckWait:       30 * time.Second,
-	}, nil
+	}}, nil
 }

@@ -41,16 +41,21 @@ func contactsProc(t testing.TB, env *pipelinetest.Env, edit func(*contacts.Confi
 	if edit != nil {
 		edit(&cfg)
 	}
-	p, err := contacts.New(env.Store, cfg)
+	c, err := contacts.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := c.Processors()[0]
 	p.BackoffInitial, p.BackoffMax = 100*time.Millisecond, 2*time.Second
 	return p
 }
 
 func boardsProc(env *pipelinetest.Env) processors.Processor {
-	p := boards.New(env.Store)
+	b, err := boards.New(env.Deps(), boards.DefaultConfig())
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	p := b.Processors()[0]
 	p.BackoffInitial, p.BackoffMax = 100*time.Millisecond, time.Second
 	return p
 }

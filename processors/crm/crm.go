@@ -144,8 +144,9 @@ type CRM struct {
 	base   string
 }
 
-// New builds the crm processor.
-func New(store *processors.Store, cfg Config) (*CRM, error) {
+// New builds the crm processor and registers its circuit breaker's series
+// on deps.Metrics.
+func New(deps processors.Deps, cfg Config) (*CRM, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -157,15 +158,23 @@ func New(store *processors.Store, cfg Config) (*CRM, error) {
 	if b == nil {
 		b = outbound.NewBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, nil)
 	}
-	return &CRM{store: store, cfg: cfg, client: &outbound.Client{Name: Name, HTTP: hc, Breaker: b},
+	if err := outbound.RegisterBreaker(deps.Metrics, Name, b); err != nil {
+		return nil, err
+	}
+	if !cfg.Configured() {
+		deps.Logger().Info("crm: CRM_API_ENDPOINT or CRM_API_KEY not set; leads and purchases are skipped")
+	}
+	return &CRM{store: deps.Store(), cfg: cfg, client: &outbound.Client{Name: Name, HTTP: hc, Breaker: b},
 		base: strings.TrimRight(cfg.Endpoint, "/")}, nil
 }
 
 // Breaker is the CRM destination's circuit breaker (for metrics).
 func (c *CRM) Breaker() *outbound.Breaker { return c.client.Breaker }
 
-// Processor is the durable consumer definition.
-func (c *CRM) Processor() processors.Processor {
+// Processors is its one consumer (crm on EVENTS).
+func (c *CRM) Processors() []processors.Processor { return []processors.Processor{c.processor()} }
+
+func (c *CRM) processor() processors.Processor {
 	p := processors.Processor{
 		Name:           Name,
 		Stream:         streams.StreamEvents,

@@ -37,11 +37,11 @@ func testConfig(endpoint string) crm.Config {
 
 func startCRM(e *pipelinetest.Env, cfg crm.Config) *crm.CRM {
 	e.T.Helper()
-	c, err := crm.New(e.Store, cfg)
+	c, err := crm.New(e.Deps(), cfg)
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	e.Start(c.Processor())
+	e.Start(c.Processors()...)
 	return c
 }
 
@@ -390,20 +390,20 @@ func TestFormLeadThenStripePurchase(t *testing.T) {
 	st.Duplicates = time.Second
 	e := pipelinetest.New(t, pipelinetest.Options{Streams: &st, NoWait: true})
 	ccfg := contacts.DefaultConfig()
-	cp, err := contacts.New(e.Store, ccfg)
+	cp, err := contacts.New(e.Deps(), ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pcfg := payments.DefaultConfig()
-	pp, err := payments.New(e.Store, pcfg)
+	pp, err := payments.New(e.Deps(), pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := crm.New(e.Store, testConfig(srv.URL+"/api"))
+	c, err := crm.New(e.Deps(), testConfig(srv.URL+"/api"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Start(cp, pp, c.Processor())
+	e.Start(append(append(cp.Processors(), pp.Processors()...), c.Processors()...)...)
 
 	form, _ := os.ReadFile("testdata/contact-form.json")
 	if res := e.Post("/forms/contact", "application/json", form, nil); res.Status != 200 && res.Status != 202 {

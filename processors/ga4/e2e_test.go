@@ -31,21 +31,21 @@ func TestFormAndPurchaseEndToEnd(t *testing.T) {
 	cfg := ga4.DefaultConfig()
 	cfg.MeasurementID, cfg.APISecret, cfg.Endpoint = f.mid, f.secret, f.srv.URL
 	cfg.Client = outbound.New(ga4.Name, 5*time.Second, nil)
-	gp, err := ga4.New(env.Store, cfg)
+	gp, err := ga4.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := contacts.New(env.Store, contacts.DefaultConfig())
+	cp, err := contacts.New(env.Deps(), contacts.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pcfg := payments.DefaultConfig()
 	pcfg.LeadWaitAttempts = 1
-	pp, err := payments.New(env.Store, pcfg)
+	pp, err := payments.New(env.Deps(), pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Start(cp, pp, gp)
+	env.Start(append(append(cp.Processors(), pp.Processors()...), gp.Processors()...)...)
 
 	post := func(path, fixture string, stripe bool) {
 		t.Helper()

@@ -63,9 +63,16 @@ type Config struct {
 	// debug mode are validated only, never recorded by GA4: a replay after
 	// turning debug off sends them for real (GA4_DEBUG).
 	Debug bool
-	// Client sends the requests (timeout and circuit breaker). Default:
-	// outbound.New("ga4", 10s, a breaker opening after 5 transient failures
-	// for 30s).
+	// Timeout bounds one call. Default 10 s.
+	Timeout time.Duration
+	// BreakerThreshold consecutive transient failures open the circuit
+	// (GA4_BREAKER_THRESHOLD). Default 5.
+	BreakerThreshold int
+	// BreakerCooldown is how long it stays open before one probe
+	// (GA4_BREAKER_COOLDOWN). Default 30 s.
+	BreakerCooldown time.Duration
+	// Client, optional, replaces the client built from the three above
+	// (tests).
 	Client *outbound.Client
 	// Concurrency bounds handlers running at once. Default 8.
 	Concurrency int
@@ -78,12 +85,23 @@ type Config struct {
 // DefaultConfig returns the defaults (not configured: no credentials).
 func DefaultConfig() Config {
 	return Config{
-		Endpoint:    DefaultEndpoint,
-		Client:      outbound.New(Name, 10*time.Second, outbound.NewBreaker(5, 30*time.Second, nil)),
-		Concurrency: 8,
-		MaxDeliver:  10,
-		Now:         time.Now,
+		Endpoint:         DefaultEndpoint,
+		Timeout:          10 * time.Second,
+		BreakerThreshold: 5,
+		BreakerCooldown:  30 * time.Second,
+		Concurrency:      8,
+		MaxDeliver:       10,
+		Now:              time.Now,
 	}
+}
+
+// outboundClient is Client, or a client built from Timeout and the breaker
+// settings.
+func (c Config) outboundClient() *outbound.Client {
+	if c.Client != nil {
+		return c.Client
+	}
+	return outbound.New(Name, c.Timeout, outbound.NewBreaker(c.BreakerThreshold, c.BreakerCooldown, nil))
 }
 
 // Configured reports whether events are sent (both credentials are set).
@@ -98,8 +116,11 @@ func (c Config) Validate() error {
 	if (c.MeasurementID == "") != (c.APISecret == "") {
 		errs = append(errs, errors.New("ga4: GA4_MEASUREMENT_ID and GA4_API_SECRET must be set together"))
 	}
-	if c.Client == nil || c.Now == nil {
-		errs = append(errs, errors.New("ga4: an outbound client and a clock are required"))
+	if c.Client == nil && (c.Timeout <= 0 || c.BreakerThreshold < 1 || c.BreakerCooldown <= 0) {
+		errs = append(errs, errors.New("ga4: timeout, breaker threshold and breaker cooldown must be positive"))
+	}
+	if c.Now == nil {
+		errs = append(errs, errors.New("ga4: a clock is required"))
 	}
 	if c.Concurrency < 0 || c.MaxDeliver < 0 {
 		errs = append(errs, errors.New("ga4: concurrency and max deliver must not be negative"))
@@ -107,12 +128,29 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// New builds the ga4 processor.
-func New(store *processors.Store, cfg Config) (processors.Processor, error) {
+// GA4 is the ga4 processor.
+type GA4 struct{ p processors.Processor }
+
+// Processors is its one consumer (ga4 on EVENTS).
+func (g *GA4) Processors() []processors.Processor { return []processors.Processor{g.p} }
+
+// New builds the ga4 processor and registers its circuit breaker's series
+// on deps.Metrics.
+func New(deps processors.Deps, cfg Config) (*GA4, error) {
 	if err := cfg.Validate(); err != nil {
-		return processors.Processor{}, err
+		return nil, err
 	}
-	h := &handler{store: store, cfg: cfg, send: NewSender(cfg)}
+	cfg.Client = cfg.outboundClient()
+	if err := outbound.RegisterBreaker(deps.Metrics, Name, cfg.Client.Breaker); err != nil {
+		return nil, err
+	}
+	switch log := deps.Logger(); {
+	case !cfg.Configured():
+		log.Info("ga4: GA4_MEASUREMENT_ID/GA4_API_SECRET not set; events are skipped")
+	case cfg.Debug:
+		log.Warn("ga4: GA4_DEBUG is on; events go to the validation server only and never reach GA4 reports")
+	}
+	h := &handler{store: deps.Store(), cfg: cfg, send: NewSender(cfg)}
 	p := processors.Processor{
 		Name:   Name,
 		Stream: streams.StreamEvents,
@@ -130,7 +168,7 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 	if !cfg.Configured() {
 		p.Batch = processors.InOrder(h.handle) // every event is skipped at once
 	}
-	return p, nil
+	return &GA4{p: p}, nil
 }
 
 // expiryMargin keeps an event from expiring between the check and GA4.

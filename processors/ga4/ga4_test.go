@@ -37,11 +37,11 @@ func setup(t *testing.T, edit func(*ga4.Config)) *fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	p, err := ga4.New(env.Store, cfg)
+	g, err := ga4.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{env: env, fake: f, cfg: cfg, proc: p}
+	return &fixture{env: env, fake: f, cfg: cfg, proc: g.Processors()[0]}
 }
 
 // publish puts a domain event in EVENTS the way a processor's outbox does.

@@ -43,7 +43,10 @@ type Sender struct {
 }
 
 // NewSender returns a sender for cfg (which must be valid and configured).
-func NewSender(cfg Config) *Sender { return &Sender{cfg: cfg} }
+func NewSender(cfg Config) *Sender {
+	cfg.Client = cfg.outboundClient()
+	return &Sender{cfg: cfg}
+}
 
 // URL is the collection URL, secrets included (never log it).
 func (s *Sender) URL() string {

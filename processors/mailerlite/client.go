@@ -77,7 +77,7 @@ type Client struct {
 
 // NewClient returns a client for the configured API.
 func NewClient(cfg Config, l *Limiter) *Client {
-	return &Client{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: cfg.Client, limiter: l}
+	return &Client{base: strings.TrimRight(cfg.APIURL, "/"), key: cfg.APIKey, http: cfg.outboundClient(), limiter: l}
 }
 
 // Upsert creates or updates a subscriber (POST /subscribers; 200 updated,

@@ -11,7 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
-	"github.com/hookstream/hookstream/processors"
+
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/processors/mailerlite"
 	"github.com/hookstream/hookstream/processors/payments"
@@ -36,17 +36,17 @@ func TestFormAndPurchaseEndToEnd(t *testing.T) {
 	t.Parallel()
 	fx := setup(t, options{gateway: true, dedup: time.Second})
 	ccfg := contacts.DefaultConfig()
-	cp, err := contacts.New(fx.env.Store, ccfg)
+	cp, err := contacts.New(fx.env.Deps(), ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pcfg := payments.DefaultConfig()
 	pcfg.LeadWaitAttempts = 1
-	pp, err := payments.New(fx.env.Store, pcfg)
+	pp, err := payments.New(fx.env.Deps(), pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.env.Start(append([]processors.Processor{cp, pp}, fx.procs...)...)
+	fx.env.Start(append(append(cp.Processors(), pp.Processors()...), fx.procs...)...)
 
 	post := func(path string, body []byte, h http.Header) {
 		t.Helper()

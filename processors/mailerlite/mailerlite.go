@@ -64,9 +64,16 @@ type Config struct {
 	// Limiter, when set, replaces the one built from RateLimit/RateWindow
 	// (to share one between processors of a process).
 	Limiter *Limiter
-	// Client sends the requests (timeout, circuit breaker). Default:
-	// outbound.New("mailerlite", 10s, a breaker opening after 5 transient
-	// failures for 30s).
+	// Timeout bounds one call. Default 10 s.
+	Timeout time.Duration
+	// BreakerThreshold consecutive transient failures open the circuit
+	// (MAILERLITE_BREAKER_THRESHOLD). Default 5.
+	BreakerThreshold int
+	// BreakerCooldown is how long it stays open before one probe
+	// (MAILERLITE_BREAKER_COOLDOWN). Default 30 s.
+	BreakerCooldown time.Duration
+	// Client, optional, replaces the client built from the three above
+	// (tests).
 	Client *outbound.Client
 	// Concurrency bounds handlers running at once per consumer. Default 4
 	// (the limiter, not parallelism, sets the pace).
@@ -84,11 +91,22 @@ func DefaultConfig() Config {
 		SubscriberStatus: StatusActive,
 		RateLimit:        120,
 		RateWindow:       time.Minute,
-		Client:           outbound.New(Name, 10*time.Second, outbound.NewBreaker(5, 30*time.Second, nil)),
+		Timeout:          10 * time.Second,
+		BreakerThreshold: 5,
+		BreakerCooldown:  30 * time.Second,
 		Concurrency:      4,
 		MaxDeliver:       10,
 		Now:              time.Now,
 	}
+}
+
+// outboundClient is Client, or a client built from Timeout and the breaker
+// settings.
+func (c Config) outboundClient() *outbound.Client {
+	if c.Client != nil {
+		return c.Client
+	}
+	return outbound.New(Name, c.Timeout, outbound.NewBreaker(c.BreakerThreshold, c.BreakerCooldown, nil))
 }
 
 // Configured reports whether API calls are made (an API key is set).
@@ -108,8 +126,11 @@ func (c Config) Validate() error {
 	if c.Limiter == nil && (c.RateLimit < 1 || c.RateWindow <= 0) {
 		errs = append(errs, errors.New("mailerlite: rate limit must be ≥ 1 per positive window"))
 	}
-	if c.Client == nil || c.Now == nil {
-		errs = append(errs, errors.New("mailerlite: an outbound client and a clock are required"))
+	if c.Client == nil && (c.Timeout <= 0 || c.BreakerThreshold < 1 || c.BreakerCooldown <= 0) {
+		errs = append(errs, errors.New("mailerlite: timeout, breaker threshold and breaker cooldown must be positive"))
+	}
+	if c.Now == nil {
+		errs = append(errs, errors.New("mailerlite: a clock is required"))
 	}
 	if c.Concurrency < 0 || c.MaxDeliver < 0 {
 		errs = append(errs, errors.New("mailerlite: concurrency and max deliver must not be negative"))
@@ -117,16 +138,30 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// New builds the processor's two consumers: "mailerlite" on EVENTS and
+// MailerLite is the mailerlite processor.
+type MailerLite struct{ ps []processors.Processor }
+
+// Processors are its two consumers: "mailerlite" on EVENTS and
 // "mailerlite-ingest" on INGEST. They share one limiter.
-func New(store *processors.Store, cfg Config) ([]processors.Processor, error) {
+func (m *MailerLite) Processors() []processors.Processor { return m.ps }
+
+// New builds the mailerlite processor and registers its circuit breaker's
+// series on deps.Metrics.
+func New(deps processors.Deps, cfg Config) (*MailerLite, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewLimiter(cfg.RateLimit, cfg.RateWindow)
 	}
-	h := &handler{store: store, cfg: cfg, api: NewClient(cfg, cfg.Limiter)}
+	cfg.Client = cfg.outboundClient()
+	if err := outbound.RegisterBreaker(deps.Metrics, Name, cfg.Client.Breaker); err != nil {
+		return nil, err
+	}
+	if !cfg.Configured() {
+		deps.Logger().Info("mailerlite: MAILERLITE_API_KEY not set; contact and payment events are skipped, MailerLite webhooks still update consent")
+	}
+	h := &handler{store: deps.Store(), cfg: cfg, api: NewClient(cfg, cfg.Limiter)}
 	events := processors.Processor{
 		Name:   Name,
 		Stream: streams.StreamEvents,
@@ -154,5 +189,5 @@ func New(store *processors.Store, cfg Config) ([]processors.Processor, error) {
 	if !cfg.Configured() {
 		events.Batch = processors.InOrder(h.handleEvent) // every event is skipped at once
 	}
-	return []processors.Processor{events, ingest}, nil
+	return &MailerLite{ps: []processors.Processor{events, ingest}}, nil
 }

@@ -61,11 +61,11 @@ func setup(t *testing.T, o options) *fixture {
 	if o.edit != nil {
 		o.edit(&cfg)
 	}
-	procs, err := mailerlite.New(env.Store, cfg)
+	ml, err := mailerlite.New(env.Deps(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, env: env, fake: f, cfg: cfg, procs: procs}
+	return &fixture{t: t, env: env, fake: f, cfg: cfg, procs: ml.Processors()}
 }
 
 func (fx *fixture) start() *pipelinetest.Run { return fx.env.Start(fx.procs...) }
@@ -455,11 +455,11 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults: %v %v", err, c.Configured())
 	}
 	for name, edit := range map[string]func(*mailerlite.Config){
-		"url":    func(c *mailerlite.Config) { c.APIURL = "connect.mailerlite.com" },
-		"rate":   func(c *mailerlite.Config) { c.RateLimit = 0 },
-		"window": func(c *mailerlite.Config) { c.RateWindow = 0 },
-		"status": func(c *mailerlite.Config) { c.SubscriberStatus = "junk" },
-		"client": func(c *mailerlite.Config) { c.Client = nil },
+		"url":     func(c *mailerlite.Config) { c.APIURL = "connect.mailerlite.com" },
+		"rate":    func(c *mailerlite.Config) { c.RateLimit = 0 },
+		"window":  func(c *mailerlite.Config) { c.RateWindow = 0 },
+		"status":  func(c *mailerlite.Config) { c.SubscriberStatus = "junk" },
+		"breaker": func(c *mailerlite.Config) { c.BreakerThreshold = 0 },
 	} {
 		c := mailerlite.DefaultConfig()
 		edit(&c)

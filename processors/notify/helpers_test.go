@@ -65,10 +65,7 @@ func newEnv(t *testing.T) *env {
 // start runs the notifier's processors until the test ends (or stop).
 func (e *env) start(cfg Config) (n *Notifier, stop func()) {
 	e.t.Helper()
-	if cfg.Log == nil {
-		cfg.Log = e.log
-	}
-	n, err := New(e.store, cfg)
+	n, err := New(processors.Deps{DB: e.db, JS: e.js, NC: e.nc, Log: e.log}, cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

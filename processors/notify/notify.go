@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,51 +88,22 @@ type Config struct {
 	// Default 24h; negative disables.
 	MaxAge      time.Duration
 	HTTPTimeout time.Duration // Slack and Twilio requests; default 10s
-	Log         *slog.Logger
 	Now         func() time.Time
 }
 
-// ConfigFromEnv reads the documented environment variables (getenv nil =
-// os.Getenv).
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	if getenv == nil {
-		getenv = os.Getenv
+// DefaultConfig returns the defaults (no channel has its settings).
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
+// Validate checks the configuration (zero values take the defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.MaxAttempts < 1:
+		return errors.New("notify: MaxAttempts must be at least 1")
+	case c.Twilio != nil && c.Twilio.APIURL == "":
+		return errors.New("notify: TWILIO_API_URL must not be empty")
 	}
-	var c Config
-	if u := getenv("SMTP_URL"); u != "" {
-		s, err := ParseSMTPURL(u)
-		if err != nil {
-			return c, err
-		}
-		c.SMTP = s
-	}
-	c.EmailFrom = strings.TrimSpace(getenv("NOTIFY_EMAIL_FROM"))
-	c.EmailTo = SplitList(getenv("NOTIFY_EMAIL_TO"))
-	c.SlackURL = strings.TrimSpace(getenv("SLACK_WEBHOOK_URL"))
-	if sid, tok := getenv("TWILIO_ACCOUNT_SID"), getenv("TWILIO_AUTH_TOKEN"); sid != "" && tok != "" {
-		c.Twilio = &TwilioConfig{APIURL: getenv("TWILIO_API_URL"), AccountSID: sid, AuthToken: tok, From: getenv("TWILIO_FROM")}
-		if c.Twilio.APIURL == "" {
-			c.Twilio.APIURL = "https://api.twilio.com"
-		}
-	}
-	c.SMSTo = SplitList(getenv("NOTIFY_SMS_TO"))
-	for name, d := range map[string]*time.Duration{"NOTIFY_BATCH_WINDOW": &c.BatchWindow, "NOTIFY_RETRY_BACKOFF": &c.RetryBackoff, "NOTIFY_MAX_AGE": &c.MaxAge} {
-		if v := getenv(name); v != "" {
-			p, err := time.ParseDuration(v)
-			if err != nil {
-				return c, fmt.Errorf("%s: %v", name, err)
-			}
-			*d = p
-		}
-	}
-	if v := getenv("NOTIFY_BATCH_SIZE"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return c, fmt.Errorf("NOTIFY_BATCH_SIZE: want a positive number")
-		}
-		c.BatchSize = n
-	}
-	return c, nil
+	return nil
 }
 
 func (c Config) withDefaults() Config {
@@ -155,9 +125,6 @@ func (c Config) withDefaults() Config {
 	if c.HTTPTimeout <= 0 {
 		c.HTTPTimeout = 10 * time.Second
 	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -174,10 +141,13 @@ type Notifier struct {
 }
 
 // New checks the settings and builds the channels that have them.
-func New(store *processors.Store, cfg Config) (*Notifier, error) {
+func New(deps processors.Deps, cfg Config) (*Notifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
-	n := &Notifier{store: store, cfg: cfg, senders: map[string]sender{}, log: cfg.Log.With("processor", Name),
-		rules: &ruleCache{rules: &Rules{DB: store.DB}, ttl: 5 * time.Second}}
+	n := &Notifier{store: deps.Store(), cfg: cfg, senders: map[string]sender{}, log: deps.Logger(),
+		rules: &ruleCache{rules: &Rules{DB: deps.DB}, ttl: 5 * time.Second}}
 	var secrets scrubber
 	if cfg.SMTP != nil {
 		secrets = append(secrets, cfg.SMTP.Password)
@@ -230,7 +200,7 @@ func (n *Notifier) Processors() []processors.Processor {
 		if s == nil {
 			continue
 		}
-		d := &delivery{n: n, channel: c, sender: s, log: n.cfg.Log.With("processor", deliveryPrefix+c)}
+		d := &delivery{n: n, channel: c, sender: s, log: n.log.With("processor", deliveryPrefix+c)}
 		d.batcher = &batcher{size: n.cfg.BatchSize, window: n.cfg.BatchWindow, send: d.sendBatch, open: map[string]*batch{}}
 		ps = append(ps, processors.Processor{
 			Name: deliveryPrefix + c, Stream: streams.StreamEvents, Subjects: []string{Subject(c)},

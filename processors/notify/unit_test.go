@@ -136,10 +136,4 @@ func TestAmountsAndSettings(t *testing.T) {
 	if _, err := ParseSMTPURL("http://user:hunter2@x"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("bad scheme: %v", err)
 	}
-	env := map[string]string{"SMTP_URL": "smtp://a:b@h:25", "NOTIFY_EMAIL_FROM": "a@x.com", "NOTIFY_EMAIL_TO": "b@x.com, c@x.com",
-		"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM": "+1500", "NOTIFY_BATCH_WINDOW": "3s"}
-	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
-	if err != nil || len(cfg.EmailTo) != 2 || cfg.Twilio.APIURL != "https://api.twilio.com" || cfg.BatchWindow != 3*time.Second {
-		t.Errorf("env config: %+v %v", cfg, err)
-	}
 }

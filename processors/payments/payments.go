@@ -135,16 +135,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Payments is the payments processor.
+type Payments struct{ p processors.Processor }
+
+// Processors is its one consumer (payments on INGEST).
+func (p *Payments) Processors() []processors.Processor { return []processors.Processor{p.p} }
+
 // New builds the payments processor.
-func New(store *processors.Store, cfg Config) (processors.Processor, error) {
+func New(deps processors.Deps, cfg Config) (*Payments, error) {
 	if err := cfg.Validate(); err != nil {
-		return processors.Processor{}, err
+		return nil, err
 	}
-	h := &handler{store: store, cfg: cfg}
+	h := &handler{store: deps.Store(), cfg: cfg}
 	if cfg.StripeSecretKey != "" {
 		h.pm = newStripeLookup(cfg)
+	} else {
+		deps.Logger().Info("payments: STRIPE_SECRET_KEY not set; payment method types come from the events only")
 	}
-	return processors.Processor{
+	return &Payments{p: processors.Processor{
 		Name:        Name,
 		Stream:      streams.StreamIngest,
 		Subjects:    []string{streams.SubjectIngestStripe + ".>"},
@@ -153,5 +161,5 @@ func New(store *processors.Store, cfg Config) (processors.Processor, error) {
 		Concurrency: cfg.Concurrency,
 		MaxDeliver:  cfg.MaxDeliver,
 		AckWait:     30 * time.Second,
-	}, nil
+	}}, nil
 }

@@ -115,10 +115,11 @@ func start(e *pipelinetest.Env, edit func(*payments.Config)) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	p, err := payments.New(e.Store, cfg)
+	pp, err := payments.New(e.Deps(), cfg)
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	p := pp.Processors()[0]
 	p.BackoffInitial, p.BackoffMax = 50*time.Millisecond, 200*time.Millisecond
 	e.Start(p)
 }

@@ -162,11 +162,11 @@ func TestClusterLeaderFailover(t *testing.T) {
 	client := srv.Client()
 	client.Timeout = 10 * time.Second
 
-	store := &processors.Store{DB: db, JS: js, NC: nc}
-	pc, err := contacts.New(store, contacts.DefaultConfig())
+	cp, err := contacts.New(processors.Deps{DB: db, JS: js, NC: nc, Log: log}, contacts.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
+	pc := cp.Processors()[0]
 	pc.BackoffInitial, pc.BackoffMax = 100*time.Millisecond, time.Second
 	runner := &processors.Runner{JS: js, Outcomes: processors.PGOutcomes{DB: db}, Log: log}
 	rctx, stopRunner := context.WithCancel(context.Background())
