@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookstream/hookstream/admin"
 	"github.com/hookstream/hookstream/internal/pipelinetest"
+	pipelineconf "github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
@@ -39,7 +40,6 @@ type pipelineOpts struct {
 
 func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	t.Helper()
-	env := pipelinetest.New(t, pipelinetest.Options{})
 	token := o.token
 	switch token {
 	case "-":
@@ -47,10 +47,11 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	case "":
 		token = adminToken
 	}
-	p := &pipeline{Env: env, api: admin.New(admin.Config{Token: token, DB: env.DB, JS: env.JS, Log: env.Log,
-		Heartbeat: 500 * time.Millisecond})}
-	env.Gateway.Handle(admin.Pattern, p.api)
-	t.Cleanup(p.api.Close)
+	// The admin API as serve mounts it: on the gateway, from the config.
+	env := pipelinetest.New(t, pipelinetest.Options{Pipeline: func(c *pipelineconf.Config) {
+		c.Admin.Token, c.Admin.Heartbeat = token, 500*time.Millisecond
+	}})
+	p := &pipeline{Env: env, api: env.Admin}
 	if o.noProcessors {
 		return p
 	}
