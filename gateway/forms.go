@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -73,7 +74,7 @@ func (g *Gateway) handleForm(w http.ResponseWriter, r *http.Request) error {
 		extra:       map[string]string{streams.HdrFormType: formType},
 	}
 	if origin != "" {
-		ev.extra[streams.HdrOrigin] = truncate(origin, 256)
+		ev.extra[streams.HdrOrigin] = textcut.Bytes(origin, 256)
 	}
 	return g.accept(w, r, "form", ev)
 }

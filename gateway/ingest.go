@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -184,7 +185,7 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 	set(streams.HdrRequestID, reqID)
 	set(streams.HdrRemoteAddr, remoteIP(r))
 	if ua != "" {
-		set(streams.HdrUserAgent, truncate(ua, 256))
+		set(streams.HdrUserAgent, textcut.Bytes(ua, 256))
 	}
 	set(streams.HdrContentType, ev.contentType)
 	for k, v := range ev.extra {
@@ -299,11 +300,4 @@ func cleanID(s string) (string, bool) {
 		}
 	}
 	return s, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

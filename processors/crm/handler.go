@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/processors/outbound"
@@ -157,7 +157,7 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 	err = pgx.BeginFunc(ctx, c.store.DB, func(tx pgx.Tx) error {
 		st, lastErr, syncedAt := "synced", any(nil), "now()"
 		if callErr != nil {
-			st, lastErr, syncedAt = "failed", truncate(callErr.Error(), 4000), "NULL"
+			st, lastErr, syncedAt = "failed", textcut.PGText(callErr.Error(), 4000), "NULL"
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO crm_sync (kind, source_event_id, workspace_id, lead_id, contact_id,
 			transaction_id, remote_id, status, attempts, last_status, last_error, synced_at)
@@ -209,12 +209,4 @@ func remoteID(b []byte) string {
 		return v.String()
 	}
 	return ""
-}
-
-// truncate cuts s to at most n bytes of valid UTF-8 (Postgres text).
-func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
