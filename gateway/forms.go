@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hookstream/hookstream/internal/httperr"
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -74,7 +75,7 @@ func (g *Gateway) handleForm(w http.ResponseWriter, r *http.Request) error {
 		extra:       map[string]string{streams.HdrFormType: formType},
 	}
 	if origin != "" {
-		ev.extra[streams.HdrOrigin] = truncate(origin, 256)
+		ev.extra[streams.HdrOrigin] = textcut.Bytes(origin, 256)
 	}
 	return g.accept(w, r, "form", ev)
 }

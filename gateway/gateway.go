@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hookstream/hookstream/internal/httperr"
+	"github.com/hookstream/hookstream/internal/panics"
 )
 
 // Publisher stores a message and returns the stream's acknowledgement
@@ -209,9 +210,10 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 		// Canonical key, set directly (Header.Set would canonicalize it
 		// again); the value slice lives in sw rather than its own allocation.
 		sw.Header()["X-Request-Id"] = sw.reqID[:]
+		var perr error
 		defer func() {
-			if p := recover(); p != nil {
-				g.log.Error("handler panic", "route", name, "panic", p, "request_id", reqID)
+			if pe, ok := panics.As(perr); ok {
+				g.log.Error("handler panic", "route", name, "panic", pe.Value, "request_id", reqID)
 				if sw.status == 0 {
 					httperr.Write(sw, httperr.New(httperr.Internal, "internal error"))
 				}
@@ -219,6 +221,7 @@ func (g *Gateway) wrap(name string, h handlerFunc, methods ...string) http.Handl
 			rm.request(sw.status)
 			rm.observe(time.Since(start).Seconds())
 		}()
+		defer panics.Catch(&perr) // runs first: the panic is recovered before the answer above
 		ok := methods[0] == "*"
 		for _, m := range methods {
 			if r.Method == m {

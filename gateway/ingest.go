@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/httperr"
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -185,7 +186,7 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request, route string, 
 	set(streams.HdrRequestID, reqID)
 	set(streams.HdrRemoteAddr, remoteIP(r))
 	if ua != "" {
-		set(streams.HdrUserAgent, truncate(ua, 256))
+		set(streams.HdrUserAgent, textcut.Bytes(ua, 256))
 	}
 	set(streams.HdrContentType, ev.contentType)
 	for k, v := range ev.extra {
@@ -300,11 +301,4 @@ func cleanID(s string) (string, bool) {
 		}
 	}
 	return s, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

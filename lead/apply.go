@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/hookstream/hookstream/internal/textcut"
 )
 
 // Fields is a mapped contact candidate. Apply fills it with raw values
@@ -173,10 +175,10 @@ func (m Mapping) Validate() error {
 	for _, in := range keys {
 		t := m[in]
 		if in == "" || len(in) > MaxPathLen || !utf8.ValidString(in) || strings.IndexByte(in, 0) >= 0 {
-			return errors.New("lead: mapping input path " + strconv.Quote(truncate(in, 100)) + " is empty, too long or not valid text")
+			return errors.New("lead: mapping input path " + strconv.Quote(textcut.Ellipsis(in, 100)) + " is empty, too long or not valid text")
 		}
 		if _, _, ok := resolveTarget(t); !ok {
-			return errors.New("lead: mapping " + strconv.Quote(truncate(in, 100)) + " -> " + strconv.Quote(truncate(t, 100)) + ": unknown contact field")
+			return errors.New("lead: mapping " + strconv.Quote(textcut.Ellipsis(in, 100)) + " -> " + strconv.Quote(textcut.Ellipsis(t, 100)) + ": unknown contact field")
 		}
 	}
 	return nil

@@ -9,6 +9,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/hookstream/hookstream/internal/panics"
+	"github.com/hookstream/hookstream/internal/textcut"
 )
 
 // FieldError is one invalid field, shaped for an API error's "details".
@@ -127,7 +130,7 @@ func Normalize(f Fields, defaultRegion string) (Fields, []FieldError) {
 	if len(f.UTM) > 0 {
 		for _, k := range sortedKeys(f.UTM) {
 			if !isUTMKey(k) {
-				n.add("utm", CodeInvalidValue, "unknown UTM parameter "+strconv.Quote(truncate(k, 64)))
+				n.add("utm", CodeInvalidValue, "unknown UTM parameter "+strconv.Quote(textcut.Ellipsis(k, 64)))
 				continue
 			}
 			v := f.UTM[k]
@@ -143,7 +146,7 @@ func Normalize(f Fields, defaultRegion string) (Fields, []FieldError) {
 		kept := 0
 		for _, k := range sortedKeys(f.Custom) {
 			if k == "" || len(k) > maxCustomName || SanitizeName(k) != k {
-				n.add("custom."+truncate(k, 64), CodeInvalidValue, "custom field name must be lower-case letters, digits and '_'")
+				n.add("custom."+textcut.Ellipsis(k, 64), CodeInvalidValue, "custom field name must be lower-case letters, digits and '_'")
 				continue
 			}
 			v := f.Custom[k]
@@ -392,17 +395,14 @@ func libPhone(s, region string) (e164, code, msg string) {
 // parsePhone wraps libphonenumber; a panic inside it (there have been such
 // bugs) is an invalid number, never a crashed processor.
 func parsePhone(s, region string) (out string, ok bool) {
-	defer func() {
-		if recover() != nil {
-			out, ok = "", false
+	perr := panics.Call(func() error {
+		num, err := phonenumbers.Parse(s, region)
+		if err == nil && phonenumbers.IsValidNumber(num) {
+			out = phonenumbers.Format(num, phonenumbers.E164)
 		}
-	}()
-	num, err := phonenumbers.Parse(s, region)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", false
-	}
-	out = phonenumbers.Format(num, phonenumbers.E164)
-	if !isE164(out) {
+		return nil
+	})
+	if perr != nil || out == "" || !isE164(out) {
 		return "", false
 	}
 	return out, true
@@ -432,7 +432,7 @@ func ValidateForm(formType string, f Fields) []FieldError {
 	case "consultation":
 		need = []string{"name", "email", "phone"}
 	default:
-		return []FieldError{{Field: "form_type", Code: CodeInvalidValue, Message: "unknown form type " + strconv.Quote(truncate(formType, 64))}}
+		return []FieldError{{Field: "form_type", Code: CodeInvalidValue, Message: "unknown form type " + strconv.Quote(textcut.Ellipsis(formType, 64))}}
 	}
 	var errs []FieldError
 	for _, field := range need {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hookstream/hookstream/internal/textcut"
 )
 
 // Values is the flat view of a payload: path -> scalar value as text. Paths
@@ -94,7 +96,7 @@ func Parse(contentType string, body []byte) (Values, error) {
 	case kindForm:
 		return parseForm(body)
 	default:
-		return nil, perr(CodeUnsupportedMediaType, -1, "unsupported content type "+strconv.Quote(truncate(contentType, 100)))
+		return nil, perr(CodeUnsupportedMediaType, -1, "unsupported content type "+strconv.Quote(textcut.Ellipsis(contentType, 100)))
 	}
 }
 
@@ -136,13 +138,6 @@ func trimBOM(b []byte) []byte {
 		return b[3:]
 	}
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // firstInvalidUTF8 returns the offset of the first invalid UTF-8 sequence.
@@ -228,10 +223,10 @@ func (p *jsonParser) skipWS() {
 func (p *jsonParser) markSeen() error {
 	k := string(p.path)
 	if _, dup := p.out[k]; dup {
-		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(truncate(k, 100)))
+		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(textcut.Ellipsis(k, 100)))
 	}
 	if _, dup := p.seen[k]; dup {
-		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(truncate(k, 100)))
+		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(textcut.Ellipsis(k, 100)))
 	}
 	if p.seen == nil {
 		p.seen = make(map[string]struct{}, 4)
@@ -249,7 +244,7 @@ func (p *jsonParser) set(path []byte, v string, ownArray bool) error {
 		_, dup = p.seen[k]
 	}
 	if dup {
-		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(truncate(k, 100)))
+		return p.err(CodeDuplicateKey, "duplicate key "+strconv.Quote(textcut.Ellipsis(k, 100)))
 	}
 	p.out[k] = v
 	return nil
@@ -597,7 +592,7 @@ func parseForm(body []byte) (Values, error) {
 	)
 	insertGen := func(path, v string, off int) error {
 		if _, dup := out[path]; dup {
-			return perr(CodeDuplicateKey, off, "duplicate key "+strconv.Quote(truncate(path, 100)))
+			return perr(CodeDuplicateKey, off, "duplicate key "+strconv.Quote(textcut.Ellipsis(path, 100)))
 		}
 		if gen == nil {
 			gen = make(map[string]struct{}, 4)
@@ -646,7 +641,7 @@ func parseForm(body []byte) (Values, error) {
 			return nil, perr(CodeKeyTooLong, segOff, "key longer than "+strconv.Itoa(MaxPathLen)+" bytes")
 		}
 		if _, isGen := gen[k]; isGen {
-			return nil, perr(CodeDuplicateKey, segOff, "duplicate key "+strconv.Quote(truncate(k, 100)))
+			return nil, perr(CodeDuplicateKey, segOff, "duplicate key "+strconv.Quote(textcut.Ellipsis(k, 100)))
 		}
 		first, repeated := out[k]
 		if !repeated {

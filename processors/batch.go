@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookstream/hookstream/internal/panics"
 )
 
 // BatchFunc handles the messages of one pull together — typically one
@@ -169,9 +170,9 @@ func (w *worker) applyBatch(b *pulled) {
 	}
 }
 
-// finishBatch runs the batch's FinishFunc, then concludes every message as
-// handle does (outcomes recorded in one statement, acks confirmed with one
-// flush).
+// finishBatch runs the batch's FinishFunc, then takes every message through
+// the same policies as a Handler's (outcomes recorded in one statement,
+// acks confirmed with one flush).
 func (w *worker) finishBatch(b *pulled) {
 	defer close(b.done)
 	if b.finish != nil {
@@ -186,45 +187,46 @@ func (w *worker) finishBatch(b *pulled) {
 			}
 		}
 	}
-	outcomes := make([]Outcome, 0, len(b.ms))
-	settles := make([]func(), 0, len(b.ms))
-	var acks []jetstream.Msg
+	rec := &collected{}
+	var concluded []int
 	for i, m := range b.ms {
 		err := b.errs[i]
 		if errors.Is(err, ErrOneByOne) {
 			continue
 		}
-		o, settle := w.conclude(b.jms[i], m, err, b.dur)
-		outcomes = append(outcomes, o)
-		if err == nil || errors.Is(err, ErrAlreadyProcessed) {
-			acks = append(acks, b.jms[i]) // acked together below
-		} else {
-			settles = append(settles, settle)
-		}
+		m.state().dur = b.dur
+		_ = w.batchChain(rec, err)(context.Background(), m)
+		concluded = append(concluded, i)
 	}
-	w.recordAll(outcomes)
+	w.recordAll(rec.os)
 	// No InProgress may follow (and undo) a Nak's delay.
 	b.stop()
-	for _, jm := range acks {
-		if err := jm.Ack(); err != nil {
+	acks := 0
+	for _, i := range concluded {
+		if b.ms[i].state().verdict().settle != settleAck {
+			w.settle(b.jms[i], b.ms[i])
+			continue
+		}
+		acks++
+		if err := b.jms[i].Ack(); err != nil {
 			w.log.Warn("ack failed; the message will be redelivered", "err", err)
 		}
 	}
-	for _, s := range settles {
-		s()
-	}
-	if len(acks) > 0 {
+	if acks > 0 {
 		// One round trip confirms the server has every ack of the batch
 		// (what DoubleAck does per message).
 		if err := w.r.JS.Conn().FlushTimeout(10 * time.Second); err != nil {
 			w.log.Warn("flushing acks failed; unconfirmed ones will be redelivered", "err", err)
 		}
 	}
-	if w.r.Observe != nil {
-		for _, o := range outcomes {
-			w.r.Observe(o)
-		}
-	}
+}
+
+// collected keeps the outcomes of a batch for recordAll.
+type collected struct{ os []Outcome }
+
+func (c *collected) Record(_ context.Context, o Outcome) error {
+	c.os = append(c.os, o)
+	return nil
 }
 
 // runSingles hands the messages a batch gave back to Handler: concurrently,
@@ -240,36 +242,32 @@ func (w *worker) runSingles(b *pulled) {
 
 // safeFinish runs a FinishFunc, turning a panic into an error (the batch is
 // then redelivered, and its messages find their effects already applied).
-func (w *worker) safeFinish(ctx context.Context, f FinishFunc) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Error("batch finish panic", "panic", p, "stack", string(debug.Stack()))
-			err = fmt.Errorf("panic: %v", p)
-		}
-	}()
-	return f(ctx)
+func (w *worker) safeFinish(ctx context.Context, f FinishFunc) error {
+	err := panics.Call(func() error { return f(ctx) })
+	if pe, ok := panics.As(err); ok {
+		w.log.Error("batch finish panic", "panic", pe.Value, "stack", string(pe.Stack))
+	}
+	return err
 }
 
 // safeBatch runs the BatchFunc; a panic (or a wrong number of errors) sends
 // every message of the batch through Handler, which finds the poison one
 // and dead-letters only it.
 func (w *worker) safeBatch(ctx context.Context, ms []*Message) (errs []error, finish FinishFunc) {
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Error("batch panic; handling its messages one by one", "panic", p, "stack", string(debug.Stack()))
-			errs, finish = nil, nil
+	err := panics.Call(func() error { errs, finish = w.p.Batch(ctx, ms); return nil })
+	if pe, ok := panics.As(err); ok {
+		w.log.Error("batch panic; handling its messages one by one", "panic", pe.Value, "stack", string(pe.Stack))
+		errs = nil
+	} else if len(errs) != len(ms) {
+		w.log.Error(fmt.Sprintf("batch returned %d results for %d messages; handling them one by one", len(errs), len(ms)))
+	}
+	if len(errs) != len(ms) {
+		errs, finish = make([]error, len(ms)), nil
+		for i := range errs {
+			errs[i] = ErrOneByOne
 		}
-		if len(errs) != len(ms) {
-			if errs != nil {
-				w.log.Error(fmt.Sprintf("batch returned %d results for %d messages; handling them one by one", len(errs), len(ms)))
-			}
-			errs, finish = make([]error, len(ms)), nil
-			for i := range errs {
-				errs[i] = ErrOneByOne
-			}
-		}
-	}()
-	return w.p.Batch(ctx, ms)
+	}
+	return errs, finish
 }
 
 // recordAll stores the outcomes of a batch, in one statement when the
@@ -332,8 +330,8 @@ func InOrder(h HandlerFunc) BatchFunc {
 	return func(ctx context.Context, ms []*Message) ([]error, FinishFunc) {
 		errs := make([]error, len(ms))
 		for i, m := range ms {
-			var perr error
-			if errs[i], perr = callRecovering(ctx, h, m); perr != nil {
+			errs[i] = panics.Call(func() error { return h(ctx, m) })
+			if _, ok := panics.As(errs[i]); ok {
 				errs[i] = ErrOneByOne // Handler meets the panic again and dead-letters it
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -309,3 +310,54 @@ func (c *countCalls) snapshot() map[string]int {
 }
 
 var errTransient = errors.New("upstream unavailable")
+
+// inProgress counts the InProgress signals (+WPI acks) the runner sends per
+// stream sequence: a positive sign that a delivery is being kept alive, and
+// that time has passed (one every third of AckWait).
+type inProgress struct {
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (h *harness) watchInProgress() *inProgress {
+	h.t.Helper()
+	ip := &inProgress{n: map[uint64]int{}}
+	sub, err := h.nc.Subscribe("$JS.ACK.>", func(msg *nats.Msg) {
+		if string(msg.Data) != "+WPI" {
+			return
+		}
+		// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.… (with a domain
+		// and an account hash first in the longer form).
+		tok := strings.Split(msg.Subject, ".")
+		i := 5
+		if len(tok) > 9 {
+			i = 7
+		}
+		if seq, err := strconv.ParseUint(tok[i], 10, 64); err == nil {
+			ip.mu.Lock()
+			ip.n[seq]++
+			ip.mu.Unlock()
+		}
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { sub.Unsubscribe() })
+	if err := h.nc.Flush(); err != nil {
+		h.t.Fatal(err)
+	}
+	return ip
+}
+
+// waitFor waits until seq's delivery was kept alive at least n times.
+func (ip *inProgress) waitFor(t *testing.T, seq uint64, n int) {
+	t.Helper()
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		ip.mu.Lock()
+		defer ip.mu.Unlock()
+		if got := ip.n[seq]; got < n {
+			return fmt.Errorf("seq %d kept alive %d times, want %d", seq, got, n)
+		}
+		return nil
+	})
+}

@@ -36,6 +36,7 @@ type Message struct {
 
 	raw     jetstream.Msg
 	outcome *outcomeNote
+	d       *delivery // what the runner's policies learn about this delivery
 }
 
 type outcomeNote struct {

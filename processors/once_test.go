@@ -88,9 +88,10 @@ func TestOnceDirect(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			err := processors.Once(ctx, h.db, "p", m2, func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, `INSERT INTO proj VALUES ($1)`, m2.EventID)
-				time.Sleep(20 * time.Millisecond)
-				return err
+				if _, err := tx.Exec(ctx, `INSERT INTO proj VALUES ($1)`, m2.EventID); err != nil {
+					return err
+				}
+				return waitForWaiter(ctx, tx)
 			})
 			switch {
 			case err == nil:
@@ -162,8 +163,18 @@ func TestOnceThroughRunner(t *testing.T) {
 	}
 
 	// The sender retries evt-1 outside the dedup window: a new stream message.
-	time.Sleep(300 * time.Millisecond)
-	seq2 := h.publish(subjWebhook, "evt-1", "{}")
+	var seq2 uint64
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		ack, err := h.js.PublishMsg(ctxT(t, 5*time.Second), streams.NewMsg(subjWebhook, "evt-1", []byte("{}")))
+		if err != nil {
+			return err
+		}
+		if ack.Duplicate {
+			return errors.New("still inside the dedup window")
+		}
+		seq2 = ack.Sequence
+		return nil
+	})
 	if seq2 == seq1 {
 		t.Fatal("re-publish was deduplicated by the stream")
 	}
@@ -198,6 +209,27 @@ func TestErrorKinds_NilErrorPrints(t *testing.T) {
 	for _, err := range []error{processors.Reject(nil), processors.Permanent(nil), processors.RetryAfter(nil, time.Second)} {
 		if err.Error() == "" {
 			t.Errorf("%T prints empty", err)
+		}
+	}
+}
+
+// waitForWaiter holds tx until another session waits for one of its locks
+// (a concurrent Once for the same event), so the concurrency test really
+// overlaps; after 5s it goes on (the test still checks the result).
+func waitForWaiter(ctx context.Context, tx pgx.Tx) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(5 * time.Second)
+	for {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+			WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))`).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return nil
 		}
 	}
 }

@@ -3,11 +3,16 @@ package processors
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookstream/hookstream/internal/textcut"
 )
 
 // Outcome is one recorded attempt (table event_outcomes).
@@ -56,24 +61,53 @@ func (p PGOutcomes) Record(ctx context.Context, o Outcome) error {
 		subject, stream_seq, status, attempts, duration_ms, received_at, error, detail)
 		VALUES ($1,$2,NULLIF($3,''),NULLIF($4,''),$5,$6,$7,$8,$9,$10,NULLIF($11,''),$12)`,
 		o.Processor, o.EventID, o.WebhookID, o.Workspace, o.Subject, int64(o.StreamSeq), o.Status,
-		o.Attempts, float64(o.Duration.Microseconds())/1000, recv, truncate(o.Error, 2000), detail)
+		o.Attempts, float64(o.Duration.Microseconds())/1000, recv, textcut.PGText(o.Error, maxOutcomeError), detail)
 	return err
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+// maxOutcomeError bounds an outcome's error text (a remote service's
+// answer can be long).
+const maxOutcomeError = 2000
 
 // outcomeCols are event_outcomes' columns RecordBatch copies (id and at
 // take their defaults).
 var outcomeCols = []string{"processor", "event_id", "webhook_id", "workspace_id", "subject", "stream_seq",
 	"status", "attempts", "duration_ms", "received_at", "error", "detail"}
 
-// RecordBatch inserts the outcomes with one COPY.
+// RecordBatch inserts the outcomes with one COPY. One row Postgres refuses
+// fails the whole COPY: the rows are then inserted one by one, so only a row
+// that is refused itself is lost, and the error names it.
 func (p PGOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
+	return errors.Join(p.recordRows(ctx, os)...)
+}
+
+// recordRows stores os and returns each one's error (nil when all are
+// stored).
+func (p PGOutcomes) recordRows(ctx context.Context, os []Outcome) []error {
+	err := p.copyRows(ctx, os)
+	var pgErr *pgconn.PgError
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(os))
+	if len(os) == 1 || !errors.As(err, &pgErr) {
+		// Postgres did not refuse a row (it could not be reached):
+		// inserting them one by one would fail alike.
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	for i, o := range os {
+		if errs[i] = p.Record(ctx, o); errs[i] != nil {
+			errs[i] = fmt.Errorf("outcome %s/%s attempt %d: %w", o.Processor, o.EventID, o.Attempts, errs[i])
+		}
+	}
+	return errs
+}
+
+// copyRows inserts os with one COPY.
+func (p PGOutcomes) copyRows(ctx context.Context, os []Outcome) error {
 	rows := make([][]any, len(os))
 	for i, o := range os {
 		var recv any
@@ -86,7 +120,7 @@ func (p PGOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
 		}
 		rows[i] = []any{o.Processor, o.EventID, nullString(o.WebhookID), nullString(o.Workspace), o.Subject,
 			int64(o.StreamSeq), o.Status, o.Attempts, float64(o.Duration.Microseconds()) / 1000, recv,
-			nullString(truncate(o.Error, 2000)), detail}
+			nullString(textcut.PGText(o.Error, maxOutcomeError)), detail}
 	}
 	_, err := p.DB.CopyFrom(ctx, pgx.Identifier{"event_outcomes"}, outcomeCols, pgx.CopyFromRows(rows))
 	return err
@@ -143,10 +177,14 @@ func (g *GroupedOutcomes) Record(ctx context.Context, o Outcome) error {
 		}
 		// Not the caller's context: the others' outcomes ride on it.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := PGOutcomes{DB: g.DB}.RecordBatch(wctx, os)
+		errs := PGOutcomes{DB: g.DB}.recordRows(wctx, os)
 		cancel()
-		for _, b := range batch {
-			b.done <- err
+		for i, b := range batch {
+			if errs != nil {
+				b.done <- errs[i]
+			} else {
+				b.done <- nil
+			}
 		}
 		g.mu.Lock()
 	}
@@ -155,7 +193,7 @@ func (g *GroupedOutcomes) Record(ctx context.Context, o Outcome) error {
 	return <-r.done
 }
 
-// RecordBatch stores many outcomes with one COPY.
+// RecordBatch stores many outcomes with one COPY (as PGOutcomes does).
 func (g *GroupedOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
 	return PGOutcomes{DB: g.DB}.RecordBatch(ctx, os)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/internal/panics"
 )
 
 // Runner runs processors against JetStream until its context ends.
@@ -22,8 +20,9 @@ type Runner struct {
 	JS       jetstream.JetStream
 	Outcomes OutcomeRecorder // optional
 	Log      *slog.Logger
-	// Middleware wraps every Handler, outermost first (a BatchFunc is not
-	// wrapped: Observe sees the outcomes of both paths).
+	// Middleware wraps every Handler, outermost first, inside the runner's
+	// policies (chain.go). A BatchFunc is not wrapped: the policies, and
+	// Observe, still see the outcomes of both paths.
 	Middleware []Middleware
 	// Observe, when set, is told every outcome (Prometheus metrics).
 	Observe func(o Outcome)
@@ -71,12 +70,10 @@ func (r *Runner) Run(ctx context.Context, procs ...Processor) error {
 		if err != nil {
 			return fmt.Errorf("processors: %s: consumer: %w", p.Name, err)
 		}
-		h := p.Handler
-		for i := len(r.Middleware) - 1; i >= 0; i-- {
-			h = r.Middleware[i](h)
-		}
-		workers = append(workers, &worker{p: p, r: r, h: h, cons: cons, log: log.With("processor", p.Name),
-			sem: make(chan struct{}, p.Concurrency), tails: map[string]chan struct{}{}})
+		w := &worker{p: p, r: r, cons: cons, log: log.With("processor", p.Name),
+			sem: make(chan struct{}, p.Concurrency), tails: map[string]chan struct{}{}}
+		w.h = w.handlerChain()
+		workers = append(workers, w)
 	}
 	var loops sync.WaitGroup
 	for _, w := range workers {
@@ -108,7 +105,7 @@ func (r *Runner) Run(ctx context.Context, procs ...Processor) error {
 type worker struct {
 	p    Processor
 	r    *Runner
-	h    HandlerFunc
+	h    HandlerFunc // handlerChain
 	cons jetstream.Consumer
 	log  *slog.Logger
 	sem  chan struct{} // one token per pulled, not yet finished message
@@ -227,10 +224,12 @@ func (w *worker) run(jm jetstream.Msg, m *Message, keys []string, wg *sync.WaitG
 		}
 		w.mu.Unlock()
 	}
+	release := yielder(func() { w.release(1) })
+	m.state().yield = release
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer w.release(1)
+		defer release()
 		if len(waits) > 0 {
 			// Keep the delivery alive while earlier messages run.
 			stop := w.keepAlive(m)
@@ -256,136 +255,25 @@ func (w *worker) run(jm jetstream.Msg, m *Message, keys []string, wg *sync.WaitG
 // orderKeys calls OrderKeys; a panic there means no ordering (the handler
 // will meet the same bad input and be dead-lettered).
 func (w *worker) orderKeys(m *Message) (keys []string) {
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Error("order keys panic", "seq", m.StreamSeq, "panic", p)
-			keys = nil
-		}
-	}()
-	return w.p.OrderKeys(m)
+	if err := panics.Call(func() error { keys = w.p.OrderKeys(m); return nil }); err != nil {
+		w.log.Error("order keys panic", "seq", m.StreamSeq, "panic", err)
+		return nil
+	}
+	return keys
 }
 
+// handle runs m through the handler chain (which records its outcome),
+// then settles the delivery.
 func (w *worker) handle(jm jetstream.Msg, m *Message) {
 	// Handlers run to completion even during shutdown: a half-done handler
 	// would only be redone on redelivery, but finishing saves the work.
 	ctx, cancel := context.WithTimeout(context.Background(), w.p.AckWait*4)
 	defer cancel()
 	stopProgress := w.keepAlive(m)
-	start := time.Now()
-	err := w.safeCall(ctx, m)
-	dur := time.Since(start)
-
-	o, settle := w.conclude(jm, m, err, dur)
-	if w.r.Outcomes != nil {
-		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if rerr := w.r.Outcomes.Record(rctx, o); rerr != nil {
-			w.log.Warn("recording outcome failed", "err", rerr)
-		}
-		rcancel()
-	}
+	_ = w.h(ctx, m) // the policies took its result into m's verdict
 	// No InProgress may follow (and undo) a Nak's delay.
 	stopProgress()
-	settle()
-	if w.r.Observe != nil {
-		w.r.Observe(o)
-	}
-}
-
-// conclude works out the outcome of one handled message and what settles
-// its delivery (ack, nak with backoff, or term after a dead letter). The
-// dead letter itself is written here, while the delivery is kept alive.
-func (w *worker) conclude(jm jetstream.Msg, m *Message, err error, dur time.Duration) (Outcome, func()) {
-	o := Outcome{Processor: w.p.Name, EventID: m.EventID, WebhookID: m.WebhookID, Workspace: m.Workspace,
-		Subject: m.Subject, StreamSeq: m.StreamSeq, Attempts: m.Attempt, Duration: dur, Received: m.Received}
-	if m.outcome != nil {
-		o.Detail = m.outcome.detail
-	}
-	// settle is what happens to the delivery once the outcome is recorded
-	// (recording first keeps the audit trail in attempt order: the next
-	// delivery cannot start before this attempt's row exists).
-	var settle func()
-	switch {
-	case err == nil || errors.Is(err, ErrAlreadyProcessed):
-		o.Status = StatusOK
-		if errors.Is(err, ErrAlreadyProcessed) {
-			o.Status = StatusDuplicate
-		} else if m.outcome != nil && m.outcome.status != "" {
-			o.Status = m.outcome.status
-		}
-		settle = func() {
-			// Its own deadline: a handler that used up its context must
-			// still be able to ack what it committed.
-			actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer acancel()
-			if aerr := jm.DoubleAck(actx); aerr != nil {
-				w.log.Warn("ack failed; the message will be redelivered", "seq", m.StreamSeq, "err", aerr)
-			}
-		}
-	default:
-		kind, delay := classify(err)
-		o.Error = err.Error()
-		if kind == StatusRetry && m.Attempt >= w.p.MaxDeliver {
-			kind = StatusDead
-			o.Error = fmt.Sprintf("gave up after %d attempts: %v", m.Attempt, err)
-		}
-		o.Status = kind
-		if kind != StatusRetry {
-			// Still kept alive while the dead letter is written. On the
-			// last delivery nothing would bring the message back: insist.
-			derr := w.deadLetter(m, o)
-			for i := 1; derr != nil && m.Attempt >= w.p.MaxDeliver && i <= 5; i++ {
-				time.Sleep(w.backoff(i))
-				derr = w.deadLetter(m, o)
-			}
-			switch {
-			case derr == nil:
-				settle = func() {
-					if terr := jm.Term(); terr != nil {
-						w.log.Warn("term failed", "seq", m.StreamSeq, "err", terr)
-					}
-				}
-				w.log.Warn("dead-lettered", "seq", m.StreamSeq, "event_id", m.EventID, "status", o.Status, "err", o.Error)
-			case m.Attempt >= w.p.MaxDeliver:
-				// The server delivers no more: only the stream itself keeps
-				// the message now (replay it from there).
-				w.log.Error("dead-letter publish failed on the last delivery; the message stays only in its stream",
-					"seq", m.StreamSeq, "event_id", m.EventID, "err", derr)
-				o.Error = fmt.Sprintf("dead-letter publish failed: %v; %s", derr, o.Error)
-				settle = func() {}
-			default:
-				// Not terminated (that would lose it): redelivered, and
-				// dead-lettered then.
-				w.log.Error("dead-letter publish failed; will retry on redelivery", "seq", m.StreamSeq, "err", derr)
-				o.Status = StatusRetry
-				o.Error = fmt.Sprintf("dead-letter publish failed: %v; %s", derr, o.Error)
-				delay = 0
-			}
-		}
-		if settle == nil {
-			if d := w.backoff(m.Attempt); d > delay {
-				delay = d
-			}
-			settle = func() {
-				if nerr := jm.NakWithDelay(delay); nerr != nil {
-					w.log.Warn("nak failed", "seq", m.StreamSeq, "err", nerr)
-				}
-			}
-			w.log.Info("retrying", "seq", m.StreamSeq, "attempt", m.Attempt, "delay", delay, "err", o.Error)
-		}
-	}
-	return o, settle
-}
-
-// safeCall runs the handler, turning a panic into a permanent failure so a
-// poison message is dead-lettered instead of crashing the process.
-func (w *worker) safeCall(ctx context.Context, m *Message) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			w.log.Error("handler panic", "seq", m.StreamSeq, "panic", p, "stack", string(debug.Stack()))
-			err = Permanent(fmt.Errorf("panic: %v", p))
-		}
-	}()
-	return w.h(ctx, m)
+	w.settle(jm, m)
 }
 
 // keepAlive signals InProgress every third of AckWait while a handler runs,
@@ -410,45 +298,3 @@ func (w *worker) backoff(attempt int) time.Duration {
 	}
 	return d
 }
-
-// deadLetter publishes the original message to dlq.<processor> with what went
-// wrong. Its Nats-Msg-Id names the delivery (durable, stream, seq), so a dead
-// letter written again after a lost Term is deduplicated. The caller Terms
-// the delivery only once this succeeded.
-func (w *worker) deadLetter(m *Message, o Outcome) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	dm := nats.NewMsg(streams.DLQSubject(w.p.Name))
-	dm.Data = m.Data
-	for k, v := range m.Header {
-		if k == streams.HdrMsgID {
-			continue
-		}
-		dm.Header[k] = v
-	}
-	dm.Header.Set(streams.HdrMsgID, "dlq:"+w.p.Durable+":"+m.Stream+":"+strconv.FormatUint(m.StreamSeq, 10))
-	dm.Header.Set(HdrDLQEventID, m.EventID)
-	dm.Header.Set(HdrDLQProcessor, w.p.Name)
-	dm.Header.Set(HdrDLQSubject, m.Subject)
-	dm.Header.Set(HdrDLQStream, m.Stream)
-	dm.Header.Set(HdrDLQSeq, strconv.FormatUint(m.StreamSeq, 10))
-	dm.Header.Set(HdrDLQError, truncate(o.Error, 4000))
-	dm.Header.Set(HdrDLQAttempts, strconv.Itoa(m.Attempt))
-	dm.Header.Set(HdrDLQStatus, o.Status)
-	dm.Header.Set(HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
-	_, err := w.r.JS.PublishMsg(ctx, dm)
-	return err
-}
-
-// Dead-letter headers (besides the original message's own).
-const (
-	HdrDLQEventID   = "Hs-Dlq-Event-Id"
-	HdrDLQProcessor = "Hs-Dlq-Processor"
-	HdrDLQSubject   = "Hs-Dlq-Subject"
-	HdrDLQStream    = "Hs-Dlq-Stream"
-	HdrDLQSeq       = "Hs-Dlq-Seq"
-	HdrDLQError     = "Hs-Dlq-Error"
-	HdrDLQAttempts  = "Hs-Dlq-Attempts"
-	HdrDLQStatus    = "Hs-Dlq-Status"
-	HdrDLQAt        = "Hs-Dlq-At"
-)

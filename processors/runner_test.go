@@ -28,6 +28,8 @@ func TestHappyPath(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	got := make(chan processors.Message, 4)
+	release := make(chan struct{})
+	var handlerDur atomic.Int64 // what the handler measured itself
 	var observed []processors.Outcome
 	var obsMu sync.Mutex
 	r := h.newRunner()
@@ -35,8 +37,10 @@ func TestHappyPath(t *testing.T) {
 	h.start(r, processors.Processor{
 		Name: "happy", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 		Handler: func(ctx context.Context, m *processors.Message) error {
-			time.Sleep(20 * time.Millisecond)
+			start := time.Now()
 			got <- *m
+			<-release
+			handlerDur.Store(int64(time.Since(start)))
 			return nil
 		},
 	})
@@ -60,6 +64,14 @@ func TestHappyPath(t *testing.T) {
 		string(m.Data) != `{"email":"a@example.com"}` || m.Header.Get("Hs-Custom") != "kept" {
 		t.Fatalf("message = %+v (seq want %d)", m, seq)
 	}
+	// While the handler runs, its delivery is unacknowledged.
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if info := h.consumerInfo(streams.StreamIngest, "happy"); info.NumAckPending != 1 {
+			return fmt.Errorf("ack pending %d while the handler runs, want 1", info.NumAckPending)
+		}
+		return nil
+	})
+	close(release)
 
 	info := h.waitSettled(streams.StreamIngest, "happy")
 	if info.Delivered.Consumer != 1 || info.AckFloor.Stream != seq {
@@ -67,8 +79,9 @@ func TestHappyPath(t *testing.T) {
 	}
 	rows := h.waitOutcomes("happy", "evt-1", "ok/1")
 	o := rows[0]
-	if o.DurationMS < 20 || o.DurationMS > 5000 {
-		t.Errorf("duration_ms = %v, want the handler's ~20ms", o.DurationMS)
+	took := time.Duration(handlerDur.Load())
+	if ms := float64(took.Microseconds()) / 1000; o.DurationMS < ms || o.DurationMS > ms+5000 {
+		t.Errorf("duration_ms = %v, want the handler's %v", o.DurationMS, took)
 	}
 	if o.Error != nil || o.WebhookID == nil || *o.WebhookID != "wh_1" || o.Workspace == nil || *o.Workspace != "ws_1" ||
 		o.Subject != subjWebhook || o.Seq == nil || uint64(*o.Seq) != seq || o.Received == nil || !o.Received.Equal(received.Truncate(time.Microsecond)) {
@@ -76,7 +89,7 @@ func TestHappyPath(t *testing.T) {
 	}
 	obsMu.Lock()
 	defer obsMu.Unlock()
-	if len(observed) != 1 || observed[0].Status != processors.StatusOK || observed[0].EventID != "evt-1" || observed[0].Duration < 20*time.Millisecond {
+	if len(observed) != 1 || observed[0].Status != processors.StatusOK || observed[0].EventID != "evt-1" || observed[0].Duration < took {
 		t.Errorf("Observe saw %+v", observed)
 	}
 	select {
@@ -281,8 +294,8 @@ func TestExhaustedRetriesDeadLetter(t *testing.T) {
 
 	// And the next message keeps flowing.
 	h.publish(subjWebhook, "evt-after", "{}")
+	// Handled after the poison message was terminated: it is not coming back.
 	h.waitOutcomes("poison", "evt-after", "ok/1")
-	time.Sleep(300 * time.Millisecond)
 	if n := calls.get("evt-bad"); n != 3 {
 		t.Errorf("poison handled %d times, want 3 (MaxDeliver)", n)
 	}
@@ -306,12 +319,12 @@ func TestErrorKinds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			var calls atomic.Int32
+			var calls countCalls
 			h.start(h.newRunner(), processors.Processor{
 				Name: tc.name, Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 				MaxDeliver: 4, BackoffInitial: 50 * time.Millisecond,
 				Handler: func(ctx context.Context, m *processors.Message) error {
-					calls.Add(1)
+					calls.add(m.EventID)
 					return fmt.Errorf("handling %s: %w", m.EventID, tc.err)
 				},
 			})
@@ -326,12 +339,15 @@ func TestErrorKinds(t *testing.T) {
 				t.Errorf("outcome error = %v", rows[0].Error)
 			}
 			info := h.waitSettled(streams.StreamIngest, tc.name)
-			time.Sleep(300 * time.Millisecond) // several backoff periods
-			if n := calls.Load(); n != 1 {
-				t.Errorf("handler called %d times, want exactly 1", n)
-			}
 			if info.Delivered.Consumer != 1 {
 				t.Errorf("%d deliveries, want 1", info.Delivered.Consumer)
+			}
+			// A later message handled (after several backoff periods of
+			// the first): the first was not redelivered meanwhile.
+			h.publish(subjWebhook, "evt-later", "{}")
+			h.waitOutcomes(tc.name, "evt-later", tc.status+"/1")
+			if n := calls.get("evt-" + tc.name); n != 1 {
+				t.Errorf("handler called %d times, want exactly 1", n)
 			}
 		})
 	}
@@ -407,6 +423,7 @@ func TestBoundedConcurrency(t *testing.T) {
 	const n = 30
 	var inFlight, maxInFlight atomic.Int32
 	var calls countCalls
+	release := make(chan struct{}) // holds the handlers until the bound is reached
 	h.start(h.newRunner(), processors.Processor{
 		Name: "bounded", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 		Concurrency: 3,
@@ -420,13 +437,24 @@ func TestBoundedConcurrency(t *testing.T) {
 				}
 			}
 			calls.add(m.EventID)
-			time.Sleep(40 * time.Millisecond)
+			<-release
 			return nil
 		},
 	})
 	for i := 0; i < n; i++ {
 		h.publish(subjWebhook, fmt.Sprintf("evt-%02d", i), "{}")
 	}
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if m := maxInFlight.Load(); m < 3 {
+			return fmt.Errorf("%d handlers running", m)
+		}
+		return nil
+	})
+	// Three are held: the runner pulled no fourth message for them.
+	if info := h.consumerInfo(streams.StreamIngest, "bounded"); info.NumAckPending != 3 {
+		t.Errorf("%d deliveries in flight while 3 handlers are held, want 3", info.NumAckPending)
+	}
+	close(release)
 	testutil.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if got := len(calls.snapshot()); got != n {
 			return fmt.Errorf("%d of %d processed", got, n)
@@ -455,20 +483,31 @@ func TestQueuedMessagesNotRedelivered(t *testing.T) {
 	h := newHarness(t)
 	const n = 8
 	var calls countCalls
-	var attempts sync.Map
+	release := make(chan struct{}) // holds the first handler past AckWait
+	ip := h.watchInProgress()
 	h.start(h.newRunner(), processors.Processor{
 		Name: "queued", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 		Concurrency: 1, AckWait: time.Second,
 		Handler: func(ctx context.Context, m *processors.Message) error {
 			calls.add(m.EventID)
-			attempts.Store(m.EventID, m.Attempt)
-			time.Sleep(300 * time.Millisecond)
+			<-release
 			return nil
 		},
 	})
+	var first uint64
 	for i := 0; i < n; i++ {
-		h.publish(subjWebhook, fmt.Sprintf("evt-%d", i), "{}")
+		seq := h.publish(subjWebhook, fmt.Sprintf("evt-%d", i), "{}")
+		if i == 0 {
+			first = seq
+		}
 	}
+	// Four keep-alives of the first: more than AckWait has passed while
+	// the others waited, and none of them was pulled.
+	ip.waitFor(t, first, 4)
+	if info := h.consumerInfo(streams.StreamIngest, "queued"); info.Delivered.Consumer != 1 || info.NumPending != n-1 {
+		t.Errorf("delivered %d, pending %d while one handler runs: want 1 and %d", info.Delivered.Consumer, info.NumPending, n-1)
+	}
+	close(release)
 	for i := 0; i < n; i++ {
 		h.waitOutcomes("queued", fmt.Sprintf("evt-%d", i), "ok/1")
 	}
@@ -489,23 +528,27 @@ func TestKeepAlive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	var calls atomic.Int32
+	release := make(chan struct{})
+	ip := h.watchInProgress()
 	h.start(h.newRunner(), processors.Processor{
 		Name: "slow", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 		Concurrency: 4, AckWait: time.Second,
 		Handler: func(ctx context.Context, m *processors.Message) error {
 			calls.Add(1)
 			select {
-			case <-time.After(2500 * time.Millisecond):
+			case <-release:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		},
 	})
-	h.publish(subjWebhook, "evt-slow", "{}")
+	seq := h.publish(subjWebhook, "evt-slow", "{}")
+	// Held until kept alive four times: longer than AckWait.
+	ip.waitFor(t, seq, 4)
+	close(release)
 	h.waitOutcomes("slow", "evt-slow", "ok/1")
 	info := h.waitSettled(streams.StreamIngest, "slow")
-	time.Sleep(1200 * time.Millisecond) // past another AckWait
 	if n := calls.Load(); n != 1 {
 		t.Errorf("handler ran %d times, want 1", n)
 	}
@@ -523,6 +566,7 @@ func TestGracefulDrain(t *testing.T) {
 	const n = 10
 	var started, finished atomic.Int32
 	var calls countCalls
+	release := make(chan struct{}) // holds the handlers until Run is told to stop
 	if _, err := h.db.Exec(ctxT(t, 5*time.Second), `CREATE TABLE drained (event_id text)`); err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +577,7 @@ func TestGracefulDrain(t *testing.T) {
 			started.Add(1)
 			defer finished.Add(1)
 			calls.add(m.EventID)
-			time.Sleep(800 * time.Millisecond)
+			<-release
 			return processors.Once(ctx, h.db, "drain", m, func(tx pgxTx) error {
 				_, err := tx.Exec(ctx, `INSERT INTO drained VALUES ($1)`, m.EventID)
 				return err
@@ -550,6 +594,8 @@ func TestGracefulDrain(t *testing.T) {
 		}
 		return nil
 	})
+	rn.cancel()
+	close(release)
 	if err := rn.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -564,7 +610,6 @@ func TestGracefulDrain(t *testing.T) {
 	if got := int(info.AckFloor.Stream) + int(info.NumPending); got != n {
 		t.Errorf("ack floor %d + pending %d != %d: gaps left behind", info.AckFloor.Stream, info.NumPending, n)
 	}
-	time.Sleep(200 * time.Millisecond)
 	if s2 := started.Load(); s2 != s {
 		t.Errorf("%d handlers started after Run returned", s2-s)
 	}
@@ -671,7 +716,13 @@ func TestRunRejectsBadDefinitions(t *testing.T) {
 		}
 	}
 	h.publish(subjWebhook, "evt-1", "{}")
-	time.Sleep(700 * time.Millisecond)
+	// A processor that does run handles it: the failed ones had every
+	// chance to as well.
+	h.start(h.newRunner(), processors.Processor{
+		Name: "witness", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
+		Handler: func(ctx context.Context, m *processors.Message) error { return nil },
+	})
+	h.waitOutcomes("witness", "evt-1", "ok/1")
 	if n := calls.Load(); n != 0 {
 		t.Errorf("a processor kept consuming after Run failed: %d calls", n)
 	}
@@ -732,6 +783,8 @@ func TestOrderKeys(t *testing.T) {
 	active := map[string]int{}
 	var overlapSameKey, overlapOtherKey atomic.Bool
 	var calls countCalls
+	release := make(chan struct{}) // holds the handlers while alice-3 waits its turn
+	ip := h.watchInProgress()
 	h.start(h.newRunner(), processors.Processor{
 		Name: "ordered", Stream: streams.StreamIngest, Subjects: []string{"ingest.webhook.>"},
 		Concurrency: 4, AckWait: time.Second,
@@ -753,17 +806,31 @@ func TestOrderKeys(t *testing.T) {
 				order = append(order, m.EventID)
 			}
 			mu.Unlock()
-			time.Sleep(600 * time.Millisecond)
+			<-release
 			mu.Lock()
 			active[key]--
 			mu.Unlock()
 			return nil
 		},
 	})
+	var alice3 uint64
 	for i := 1; i <= 3; i++ {
-		h.publish(subjWebhook, fmt.Sprintf("alice-%d", i), "alice")
+		alice3 = h.publish(subjWebhook, fmt.Sprintf("alice-%d", i), "alice")
 	}
 	h.publish(subjWebhook, "bob-1", "bob")
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !overlapOtherKey.Load() {
+			return errors.New("alice-1 and bob-1 not running together yet")
+		}
+		return nil
+	})
+	// alice-3 waits for its turn longer than AckWait (kept alive four
+	// times), and is not redelivered.
+	ip.waitFor(t, alice3, 4)
+	if info := h.consumerInfo(streams.StreamIngest, "ordered"); info.Delivered.Consumer != 4 {
+		t.Errorf("%d deliveries for 4 messages while alice-3 waited: it was redelivered", info.Delivered.Consumer)
+	}
+	close(release)
 	for _, id := range []string{"alice-1", "alice-2", "alice-3", "bob-1"} {
 		h.waitOutcomes("ordered", id, "ok/1")
 	}
@@ -779,7 +846,6 @@ func TestOrderKeys(t *testing.T) {
 	if !overlapOtherKey.Load() {
 		t.Error("an unrelated key waited for another")
 	}
-	// alice-3 waited 1.2s for its turn, longer than AckWait.
 	if info.Delivered.Consumer != 4 {
 		t.Errorf("%d deliveries for 4 messages: a waiting message was redelivered", info.Delivered.Consumer)
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/internal/panics"
 )
 
 // Batched turns a handler built on Store.Apply into a BatchFunc: the
@@ -54,9 +55,10 @@ func (s *Store) runShared(ctx context.Context, h HandlerFunc, ms []*Message, sav
 	bctx := context.WithValue(ctx, sharedKey{}, st)
 	for i, m := range ms {
 		m.outcome = nil // a first, undone run may have set it
-		var perr error
-		if errs[i], perr = callRecovering(bctx, h, m); perr != nil {
-			return fail(perr) // a panic: the transaction is in an unknown state
+		errs[i] = panics.Call(func() error { return h(bctx, m) })
+		if pe, ok := panics.As(errs[i]); ok {
+			// The transaction is in an unknown state.
+			return fail(fmt.Errorf("handler panic on seq %d: %w\n%s", m.StreamSeq, pe, pe.Stack))
 		}
 		if st.failed {
 			return nil, nil, true
@@ -68,17 +70,6 @@ func (s *Store) runShared(ctx context.Context, h HandlerFunc, ms []*Message, sav
 		return fail(err)
 	}
 	return errs, st.finish(s), false
-}
-
-// callRecovering runs h; a panic comes back as panicErr (with its stack),
-// for the batch to decide what it means.
-func callRecovering(ctx context.Context, h HandlerFunc, m *Message) (herr, panicErr error) {
-	defer func() {
-		if p := recover(); p != nil {
-			panicErr = fmt.Errorf("handler panic on seq %d: %v\n%s", m.StreamSeq, p, debug.Stack())
-		}
-	}()
-	return h(ctx, m), nil
 }
 
 type sharedKey struct{}

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/panics"
 	"github.com/hookstream/hookstream/processors"
 )
 
@@ -103,17 +103,16 @@ func (r *Retrier) Retry(ctx context.Context, e *Entry, p processors.Processor) R
 
 // call runs OrderKeys (handlers may rely on what it parsed into Scratch)
 // and the handler, turning panics into errors.
-func call(ctx context.Context, p processors.Processor, m *processors.Message) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+func call(ctx context.Context, p processors.Processor, m *processors.Message) error {
+	err := panics.Call(func() error {
+		if p.OrderKeys != nil {
+			// As the runner: no ordering, the handler meets the bad input.
+			_ = panics.Call(func() error { p.OrderKeys(m); return nil })
 		}
-	}()
-	if p.OrderKeys != nil {
-		func() {
-			defer func() { recover() }() // as the runner: no ordering, the handler meets the bad input
-			p.OrderKeys(m)
-		}()
+		return p.Handler(ctx, m)
+	})
+	if pe, ok := panics.As(err); ok {
+		return fmt.Errorf("%w\n%s", pe, pe.Stack)
 	}
-	return p.Handler(ctx, m)
+	return err
 }

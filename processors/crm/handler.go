@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/processors/outbound"
@@ -154,7 +154,7 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 		rec := &crmdb.Sync{Kind: cl.kind, SourceEventID: cl.sourceID, WorkspaceID: cl.workspace, LeadID: cl.leadID,
 			ContactID: cl.contactID, TransactionID: cl.txID, RemoteID: remote, Status: "synced", LastStatus: lastStatus}
 		if callErr != nil {
-			rec.Status, rec.LastError = "failed", truncate(callErr.Error(), 4000)
+			rec.Status, rec.LastError = "failed", textcut.PGText(callErr.Error(), 4000)
 		}
 		var err error
 		if attempts, err = crmdb.RecordAttempt(ctx, tx, rec); err != nil {
@@ -202,12 +202,4 @@ func remoteID(b []byte) string {
 		return v.String()
 	}
 	return ""
-}
-
-// truncate cuts s to at most n bytes of valid UTF-8 (Postgres text).
-func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/hookstream/hookstream/internal/textcut"
 )
 
 // Rendering: one message per batch. Every value may come from a sender, so
@@ -43,15 +44,7 @@ func oneLine(s string, max int) string {
 		}
 		return r
 	}, s)
-	return truncateRunes(strings.TrimSpace(s), max)
-}
-
-func truncateRunes(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:max-1]) + "…"
+	return textcut.Runes(strings.TrimSpace(s), max)
 }
 
 func plainText(ns []*Notice) string {
@@ -125,7 +118,7 @@ func slackText(ns []*Notice) string {
 		}
 		fmt.Fprintf(&b, "• Event: `%s`\n", slackEscape(oneLine(n.SourceEventID, 300)))
 	}
-	return truncateRunes(b.String(), 39000) // Slack truncates text over 40,000 characters
+	return textcut.Runes(b.String(), 39000) // Slack truncates text over 40,000 characters
 }
 
 // maxSMS is Twilio's limit on a message body.
@@ -145,11 +138,11 @@ func smsText(ns []*Notice) string {
 				fmt.Fprintf(&b, "\n%s: %s", l.Label, oneLine(l.Value, 200))
 			}
 		}
-		return truncateRunes(b.String(), maxSMS)
+		return textcut.Runes(b.String(), maxSMS)
 	}
 	fmt.Fprintf(&b, "Hookstream: %d notifications", len(ns))
 	for i, n := range ns {
 		fmt.Fprintf(&b, "\n%d) %s", i+1, oneLine(n.Title, 200))
 	}
-	return truncateRunes(b.String(), maxSMS)
+	return textcut.Runes(b.String(), maxSMS)
 }

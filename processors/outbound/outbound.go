@@ -29,8 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/hookstream/hookstream/internal/textcut"
 	"github.com/hookstream/hookstream/processors"
 )
 
@@ -195,7 +195,7 @@ func (c *Client) do(ctx context.Context, name string, req *http.Request) (*Respo
 		}
 		return resp, nil
 	}
-	he := &HTTPError{Destination: name, Method: req.Method, Path: path, Status: hr.StatusCode, Body: truncateBody(body, MaxErrorBody)}
+	he := &HTTPError{Destination: name, Method: req.Method, Path: path, Status: hr.StatusCode, Body: []byte(textcut.Ellipsis(string(body), MaxErrorBody))}
 	if Retryable(hr.StatusCode) {
 		he.RetryAfter = ParseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
 		return resp, processors.RetryAfter(he, he.RetryAfter)
@@ -238,19 +238,6 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	return min(d, MaxRetryAfter)
-}
-
-// truncateBody keeps at most n bytes, cut on a UTF-8 boundary, marked "…".
-func truncateBody(b []byte, n int) []byte {
-	if len(b) <= n {
-		return append([]byte(nil), b...)
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(b[cut]) {
-		cut--
-	}
-	out := append([]byte(nil), b[:cut]...)
-	return append(out, "…"...)
 }
 
 // JSONRequest builds a request whose body is v encoded as JSON, with
