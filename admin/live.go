@@ -69,7 +69,9 @@ func (a *API) live(w http.ResponseWriter, r *http.Request) {
 	write := func(s string) bool {
 		// The server's WriteTimeout would end the stream: every write
 		// moves the deadline.
-		rc.SetWriteDeadline(time.Now().Add(a.cfg.Heartbeat + 30*time.Second))
+		if err := rc.SetWriteDeadline(time.Now().Add(a.cfg.Heartbeat + 30*time.Second)); err != nil {
+			return false // the connection cannot hold a deadline: end the stream rather than hang it
+		}
 		if _, err := fmt.Fprint(w, s); err != nil {
 			return false
 		}

@@ -24,7 +24,7 @@ func (a *API) handle(f func(w http.ResponseWriter, r *http.Request) (any, error)
 		w.WriteHeader(http.StatusOK)
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(v)
+		_ = enc.Encode(v) // the status is sent; a client that went away cannot be told
 	}
 }
 

@@ -219,7 +219,7 @@ func (p *Pipeline) NewHTTPServer(addr string) *http.Server {
 func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if p.Gateway != nil {
-		ln, err := net.Listen("tcp", p.Config.HTTPAddr)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", p.Config.HTTPAddr)
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,8 @@ type Local struct {
 	// URL connects as the cluster's owner to database "hookstream".
 	URL     string
 	cmd     *exec.Cmd
-	done    chan error
+	exited  chan struct{} // closed when the server process has exited
+	exitErr error         // cmd.Wait's answer, set before exited closes
 	log     *slog.Logger
 	adopted int // pid of a running cluster we own but did not start
 }
@@ -60,7 +61,7 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	bin, err := findPGBin()
+	bin, err := findPGBin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	}
 	port := c.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = freePort(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -122,7 +123,9 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	if c.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	// Not CommandContext: the server outlives this call and is ended by
+	// Stop, gracefully, never by a context's kill.
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...) //nolint:noctx // see above
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	logFile, err := os.OpenFile(filepath.Join(dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -130,11 +133,15 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close()
 		return nil, fmt.Errorf("projections: start postgres: %w", err)
 	}
-	l := &Local{cmd: cmd, done: make(chan error, 1), log: log}
-	go func() { l.done <- cmd.Wait(); logFile.Close() }()
+	l := &Local{cmd: cmd, exited: make(chan struct{}), log: log}
+	go func() {
+		l.exitErr = cmd.Wait()
+		_ = logFile.Close()
+		close(l.exited)
+	}()
 	u.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	u.Path = "/postgres"
 	if err := l.waitReady(ctx, u.String(), filepath.Join(dir, "postgres.log")); err != nil {
@@ -153,26 +160,25 @@ func StartLocal(ctx context.Context, c LocalConfig) (*Local, error) {
 
 // Stop shuts the cluster down (fast shutdown: in-flight transactions roll
 // back, committed ones are on disk) and waits for it.
-func (l *Local) Stop() error {
+func (l *Local) Stop() {
 	if l != nil && l.adopted > 0 {
 		_ = syscall.Kill(l.adopted, syscall.SIGINT)
 		for i := 0; i < 300 && syscall.Kill(l.adopted, 0) == nil; i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
-		return nil
+		return
 	}
 	if l == nil || l.cmd == nil || l.cmd.Process == nil {
-		return nil
+		return
 	}
 	_ = l.cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-l.done:
+	case <-l.exited:
 	case <-time.After(30 * time.Second):
 		_ = l.cmd.Process.Kill()
-		<-l.done
+		<-l.exited
 	}
 	l.log.Info("private postgres stopped")
-	return nil
 }
 
 func (l *Local) waitReady(ctx context.Context, dsn, logPath string) error {
@@ -180,10 +186,9 @@ func (l *Local) waitReady(ctx context.Context, dsn, logPath string) error {
 	var last error
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-l.done:
-			l.done <- err
+		case <-l.exited:
 			tail, _ := os.ReadFile(logPath)
-			return fmt.Errorf("projections: postgres exited: %v: %s", err, lastLines(string(tail), 5))
+			return fmt.Errorf("projections: postgres exited: %w: %s", l.exitErr, lastLines(string(tail), 5))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -231,8 +236,8 @@ func initCluster(ctx context.Context, bin, pgdata, pwFile string, cred *syscall.
 		"--pwfile", tmpPw, "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(pgdata)
-		return fmt.Errorf("projections: initdb: %v: %s", err, lastLines(string(out), 5))
+		_ = os.RemoveAll(pgdata) // a half-made cluster would be adopted next time
+		return fmt.Errorf("projections: initdb: %w: %s", err, lastLines(string(out), 5))
 	}
 	return nil
 }
@@ -318,9 +323,9 @@ func runningPort(pgdata string) (pid, port int, ok bool) {
 	return pid, port, true
 }
 
-func findPGBin() (string, error) {
+func findPGBin(ctx context.Context) (string, error) {
 	var cands []string
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+	if out, err := exec.CommandContext(ctx, "pg_config", "--bindir").Output(); err == nil {
 		cands = append(cands, strings.TrimSpace(string(out)))
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
@@ -373,8 +378,8 @@ func traversableByOthers(dir string) bool {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}

@@ -58,7 +58,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if since != "" {
 		d, err := ops.ParseSince(since)
 		if err != nil {
-			return fmt.Errorf("--since: %v", err)
+			return fmt.Errorf("--since: %w", err)
 		}
 		if d > 0 {
 			f.Since = time.Now().Add(-d)
@@ -213,7 +213,9 @@ func printAudit(w io.Writer, r *audit.Record) error {
 		switch {
 		case len(r.Request.Body) > 0:
 			var v any
-			json.Unmarshal(r.Request.Body, &v)
+			if json.Unmarshal(r.Request.Body, &v) != nil {
+				v = string(r.Request.Body) // not JSON (a form post): shown as text
+			}
 			b, _ := json.MarshalIndent(v, "  ", "  ")
 			p("\n  %s\n", b)
 		case r.Request.Form != nil:

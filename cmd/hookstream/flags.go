@@ -83,7 +83,7 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		for _, name := range envVarsOf(f.Name) {
 			if v := os.Getenv(name); v != "" {
 				if e := fs.Set(f.Name, v); e != nil {
-					err = fmt.Errorf("%s=%q: %v", name, v, e)
+					err = fmt.Errorf("%s=%q: %w", name, v, e)
 				}
 				return
 			}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,10 +85,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-				if err == errUsage {
+				if errors.Is(err, errUsage) {
 					return 2
 				}
-				if err == errHelp {
+				if errors.Is(err, errHelp) {
 					return 0
 				}
 				fmt.Fprintf(stderr, "hookstream %s: %v\n", c.name, oneLine(err))

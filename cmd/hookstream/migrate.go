@@ -30,10 +30,16 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	for rows.Next() {
 		var v string
-		rows.Scan(&v)
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return err
+		}
 		versions = append(versions, v)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	if asJSON {
 		return printJSON(stdout, map[string]any{"migrated": true, "versions": versions})
 	}

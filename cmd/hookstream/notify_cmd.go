@@ -119,7 +119,7 @@ func runNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if minAmount != "" {
 			v, err := notify.ParseAmount(minAmount, currency)
 			if err != nil {
-				return fmt.Errorf("--min-amount: %v", err)
+				return fmt.Errorf("--min-amount: %w", err)
 			}
 			r.MinAmount = &v
 		}
@@ -141,7 +141,7 @@ func runNotify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if since != "" {
 			d, err := ops.ParseSince(since)
 			if err != nil {
-				return fmt.Errorf("--since: %v", err)
+				return fmt.Errorf("--since: %w", err)
 			}
 			if d > 0 {
 				look = time.Now().Add(-d)

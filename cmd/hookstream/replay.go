@@ -150,7 +150,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pp.finish()
 	if err != nil {
 		if ctx.Err() != nil && rebuild {
-			return fmt.Errorf("%v: the rebuild stopped part-way; run it again to finish (consumers were resumed)", err)
+			return fmt.Errorf("%w: the rebuild stopped part-way; run it again to finish (consumers were resumed)", err)
 		}
 		return err
 	}

@@ -273,7 +273,10 @@ func summarize(rec *Record, primary []Outcome) {
 			}
 			var r map[string]any
 			if json.Unmarshal(d["result"], &r) != nil || r == nil {
-				json.Unmarshal(o.Detail, &r)
+				// A detail without a "result" key is the result itself.
+				if json.Unmarshal(o.Detail, &r) != nil {
+					r = nil
+				}
 			}
 			for k, v := range r {
 				if k == "processing_time" || k == "request_id" || k == "event_id" {

@@ -65,11 +65,11 @@ func (f Feed) Open(ctx context.Context, q Query) (<-chan Notice, error) {
 	}
 	cons, err := f.JS.OrderedConsumer(ctx, streams.StreamEvents, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("live feed: consumer: %v: %w", err, ops.ErrUnavailable)
+		return nil, fmt.Errorf("live feed: consumer: %w: %w", err, ops.ErrUnavailable)
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
-		return nil, fmt.Errorf("live feed: read: %v: %w", err, ops.ErrUnavailable)
+		return nil, fmt.Errorf("live feed: read: %w: %w", err, ops.ErrUnavailable)
 	}
 	// Next blocks until a message arrives; stopping the iterator is what
 	// ends it when ctx does.

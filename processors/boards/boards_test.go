@@ -167,7 +167,7 @@ func TestAssignment(t *testing.T) {
 	bath, _ := rulesFixture(t, env)
 	insertContact(t, env, "ct_a")
 	insertContact(t, env, "ct_b")
-	startBoards(t, env)
+	first := startBoards(t, env)
 	now := time.Now().UTC()
 
 	matched := publishContact(t, env, "src-1", "ct_a", "Walk-in Bath", now)
@@ -203,7 +203,12 @@ func TestAssignment(t *testing.T) {
 		t.Errorf("board.assigned: %+v %v", ba, err)
 	}
 
-	// A redelivered contact event is a no-op.
+	// A redelivered contact event is a no-op. The first runner stops
+	// first: a pull of its in flight when the durable goes would hold a
+	// delivery until AckWait.
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	env.DeleteConsumer("EVENTS", "boards")
 	startBoards(t, env)
 	env.WaitOutcome("boards", matched, processors.StatusDuplicate)

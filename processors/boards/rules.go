@@ -102,18 +102,23 @@ func value(ev *events.ContactChanged, field string) string {
 
 // Matches reports whether the event satisfies the condition. String
 // comparisons ignore case and surrounding space.
+//
+// Rules are validated when saved; a value that still does not parse (a row
+// written by hand) makes its condition match nothing.
 func (c Condition) Matches(ev *events.ContactChanged) bool {
 	v := strings.TrimSpace(value(ev, c.Field))
 	switch c.Op {
 	case "exists":
 		want := true
-		if len(c.Value) > 0 {
-			json.Unmarshal(c.Value, &want)
+		if len(c.Value) > 0 && json.Unmarshal(c.Value, &want) != nil {
+			return false
 		}
 		return (v != "") == want
 	case "in":
 		var vs []string
-		json.Unmarshal(c.Value, &vs)
+		if json.Unmarshal(c.Value, &vs) != nil {
+			return false
+		}
 		for _, x := range vs {
 			if strings.EqualFold(strings.TrimSpace(x), v) {
 				return true
@@ -135,7 +140,9 @@ func (c Condition) Matches(ev *events.ContactChanged) bool {
 		return got <= want
 	}
 	var s string
-	json.Unmarshal(c.Value, &s)
+	if json.Unmarshal(c.Value, &s) != nil {
+		return false
+	}
 	s = strings.TrimSpace(s)
 	switch c.Op {
 	case "eq":

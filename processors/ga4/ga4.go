@@ -282,7 +282,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 		if IsValidationError(serr) {
 			rec.fail(res)
 			if err := h.recordInvalid(ctx, rec); err != nil {
-				return fmt.Errorf("%w (recording it failed: %v)", serr, err)
+				return fmt.Errorf("%w (recording it failed: %w)", serr, err)
 			}
 		}
 		return serr

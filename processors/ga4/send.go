@@ -67,7 +67,8 @@ func (s *Sender) Send(ctx context.Context, p *Payload) (*SendResult, error) {
 	res := &SendResult{Debug: s.cfg.Debug}
 	body, err := Validate(p, s.cfg.Now())
 	if err != nil {
-		if ve, ok := err.(*ValidationError); ok {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
 			res.Problems = ve.Problems
 		}
 		return res, processors.Permanent(err)

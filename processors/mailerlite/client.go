@@ -190,7 +190,10 @@ func parseFieldError(resp *outbound.Response, key string) *FieldError {
 		Message string              `json:"message"`
 		Errors  map[string][]string `json:"errors"`
 	}
-	if json.Unmarshal(resp.Body, &v) != nil || (v.Message == "" && len(v.Errors) == 0) {
+	if err := json.Unmarshal(resp.Body, &v); err != nil {
+		return nil //nolint:nilerr // a body that is not MailerLite's error shape names no fields
+	}
+	if v.Message == "" && len(v.Errors) == 0 {
 		return nil
 	}
 	fe := &FieldError{Message: redact(v.Message, key), Fields: map[string][]string{}}

@@ -156,7 +156,10 @@ func (e *emailSender) deliver(ctx context.Context, from string, to []string, msg
 		return transient("email: connect: %v", err)
 	}
 	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
+	if err := conn.SetDeadline(deadline); err != nil {
+		conn.Close()
+		return transient("email: connect: %v", err)
+	}
 	c, err := smtp.NewClient(conn, e.cfg.Host)
 	if err != nil {
 		conn.Close()
@@ -209,7 +212,7 @@ func (e *emailSender) deliver(ctx context.Context, from string, to []string, msg
 	if err := w.Close(); err != nil {
 		return smtpErr("DATA", err)
 	}
-	c.Quit() // the message is accepted; a failed QUIT changes nothing
+	_ = c.Quit() // the message is accepted; a failed QUIT changes nothing
 	return nil
 }
 

@@ -68,7 +68,8 @@ func URL(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
-		c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
+		// Best effort: the whole cluster goes when the test binary ends.
+		_, _ = c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name))
 	})
 	return withDB(admin, name)
 }
@@ -135,7 +136,9 @@ func start() error {
 		return err
 	}
 	defer conn.Close(ctx)
-	conn.Exec(ctx, "DROP DATABASE IF EXISTS "+tmpl)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+tmpl); err != nil {
+		return fmt.Errorf("drop old template: %w", err)
+	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+tmpl); err != nil {
 		return fmt.Errorf("create template: %w", err)
 	}

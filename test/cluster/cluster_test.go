@@ -366,7 +366,7 @@ func msgIDs(js jetstream.JetStream) (map[string]int, error) {
 			out[m.Headers().Get(streams.HdrMsgID)]++
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("read stopped with %d left: %v", left, b.Error())
+			return nil, fmt.Errorf("read stopped with %d left: %w", left, b.Error())
 		}
 		left -= n
 	}

@@ -165,7 +165,7 @@ func checkProjectedOnce(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool
 			return err
 		}
 		if n < len(ingest) {
-			return fmt.Errorf("%d of %d leads projected; %v", n, len(ingest),
+			return fmt.Errorf("%d of %d leads projected; %w", n, len(ingest),
 				consumerIdle(ctx, js, streams.StreamIngest, "contacts"))
 		}
 		return consumerIdle(ctx, js, streams.StreamIngest, "contacts")

@@ -70,7 +70,7 @@ func hookstreamBin(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", binPath, "github.com/hookstream/hookstream/cmd/hookstream")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build ./cmd/hookstream: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build ./cmd/hookstream: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {
