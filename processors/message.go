@@ -29,6 +29,7 @@ type Message struct {
 	WebhookID string
 	Workspace string
 	Received  time.Time // Hs-Received-At, zero if absent
+	Published time.Time // when the stream stored the message (a replay sees it again)
 
 	// Scratch lets a processor keep work done in OrderKeys (a parsed body)
 	// for its handler.
@@ -76,6 +77,7 @@ func newMessage(jm jetstream.Msg) *Message {
 	}
 	if md, err := jm.Metadata(); err == nil {
 		m.Stream, m.StreamSeq, m.Attempt = md.Stream, md.Sequence.Stream, int(md.NumDelivered)
+		m.Published = md.Timestamp
 	}
 	m.EventID = m.Header.Get(streams.HdrMsgID)
 	if m.EventID == "" && m.Stream != "" {

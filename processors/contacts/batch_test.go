@@ -1,12 +1,14 @@
 package contacts_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
+	"github.com/hookstream/hookstream/processors/contacts"
 )
 
 // publishMixedBacklog publishes events about a few people that exercise the
@@ -56,19 +58,18 @@ func publishMixedBacklog(env *pipelinetest.Env, ws string, n int) int {
 	return leads
 }
 
-// Applying a backlog in batches gives exactly the contacts, leads and ?wait
-// answers that applying it one event per transaction, in stream order, gives.
+// Applying a backlog in batches of up to 512 gives exactly the contacts,
+// leads and ?wait answers that applying it in batches of one, in stream
+// order, gives.
 func TestBatch_SameAsOneByOne(t *testing.T) {
 	t.Parallel()
 	env := pipelinetest.New(t, pipelinetest.Options{NoGateway: true})
 	ctx := ctxT(t)
 	leads := publishMixedBacklog(env, "ws-batch", 150)
 
-	// One event at a time in stream order: what batches, applied strictly
-	// in stream order, must reproduce.
-	oneByOne := contactsProc(t, env, nil)
-	oneByOne.Batch, oneByOne.Concurrency = nil, 1
-	run := env.Start(oneByOne)
+	// One event per transaction in stream order: what larger batches must
+	// reproduce.
+	run := env.Start(contactsProc(t, env, func(c *contacts.Config) { c.BatchSize = 1 }))
 	waitAllHandled(env, 150)
 	if err := run.Stop(); err != nil {
 		t.Fatal(err)
@@ -81,6 +82,9 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 	if !strings.Contains(strings.Join(wantResults, "\n"), `"conflicts"`) {
 		t.Error("no conflict in the backlog; the test covers less than intended")
 	}
+	if n := env.Count(`SELECT count(*) FROM event_outcomes WHERE (detail->>'batch_size')::int > 1`); n != 0 {
+		t.Errorf("%d events applied in batches of more than one with BatchSize 1", n)
+	}
 
 	for _, q := range []string{`DELETE FROM leads`, `DELETE FROM contacts`, `DELETE FROM results`,
 		`DELETE FROM outbox`, `DELETE FROM processed`, `DELETE FROM event_outcomes`} {
@@ -89,7 +93,7 @@ func TestBatch_SameAsOneByOne(t *testing.T) {
 		}
 	}
 	env.DeleteConsumer("INGEST", "contacts")
-	env.Start(contactsProc(t, env, nil))
+	env.Start(contactsProc(t, env, func(c *contacts.Config) { c.BatchSize = 512 }))
 	waitAllHandled(env, 150)
 	got := snapshot(t, env)
 	gotResults := results(t, env)
@@ -205,8 +209,71 @@ func TestBatch_FailedTransactionFallsBack(t *testing.T) {
 	if len(attempts) != n {
 		t.Errorf("%d outcomes for %d events: %v", len(attempts), n, attempts)
 	}
-	// The failing event went through the one-event path.
-	if o := env.Outcomes("contacts", "ev-17"); len(o) != 1 || strings.Contains(string(o[0].Detail), "batch_size") {
-		t.Errorf("ev-17 outcomes %+v: want one, from the one-event path", o)
+	// The failing event was applied again on its own.
+	o := env.Outcomes("contacts", "ev-17")
+	var d struct {
+		BatchSize int `json:"batch_size"`
+	}
+	if len(o) != 1 || json.Unmarshal(o[0].Detail, &d) != nil || d.BatchSize != 1 {
+		t.Errorf("ev-17 outcomes %+v: want one, from a batch of one", o)
+	}
+}
+
+// A contact's updated_at is the latest receipt among the events applied to
+// it, whatever order they come in and however they are batched: an event
+// received earlier, or one whose values are older, never moves it back, and
+// an older event only fills empty fields.
+func TestUpdatedAt_IsLatestReceipt(t *testing.T) {
+	t.Parallel()
+	env := pipelinetest.New(t, pipelinetest.Options{NoGateway: true})
+	ctx := ctxT(t)
+	recv := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	src := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	events := []struct {
+		id               string
+		received, source time.Duration // after recv and src
+		firstName, extra string
+	}{
+		{"first", 2 * time.Minute, 2 * time.Minute, "Second", ""},
+		{"received-earlier", time.Minute, 3 * time.Minute, "Newest", ""}, // newer values
+		{"older-values", 0, 0, "Oldest", `,"company":"Filled"`},          // older values, earliest receipt
+	}
+	for _, e := range events {
+		r := pipelinetest.WebhookRaw("wh_updated", "ws-updated", e.id, []byte(fmt.Sprintf(
+			`{"email":"u@example.com","first_name":%q,"timestamp":%q%s}`,
+			e.firstName, src.Add(e.source).Format(time.RFC3339), e.extra)))
+		r.ReceivedAt = recv.Add(e.received)
+		env.PublishRaw(r)
+	}
+
+	var rows []string
+	for _, size := range []int{512, 1} {
+		env.DeleteConsumer("INGEST", "contacts")
+		for _, q := range []string{`DELETE FROM leads`, `DELETE FROM contacts`, `DELETE FROM processed`, `DELETE FROM event_outcomes`} {
+			if _, err := env.DB.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run := env.Start(contactsProc(t, env, func(c *contacts.Config) { c.BatchSize = size }))
+		waitAllHandled(env, len(events))
+		if err := run.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		var s, first, company string
+		var updated, created, sourceTime time.Time
+		if err := env.DB.QueryRow(ctx, `SELECT to_jsonb(c)::text, updated_at, created_at, source_time, first_name,
+			company FROM contacts c WHERE workspace_id='ws-updated'`).Scan(&s, &updated, &created, &sourceTime,
+			&first, &company); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, s)
+		if !updated.Equal(recv.Add(2*time.Minute)) || !created.Equal(recv.Add(2*time.Minute)) ||
+			!sourceTime.Equal(src.Add(3*time.Minute)) || first != "Newest" || company != "Filled" {
+			t.Errorf("batch size %d: updated_at %s, created_at %s, source_time %s, first_name %q, company %q",
+				size, updated, created, sourceTime, first, company)
+		}
+	}
+	if rows[0] != rows[1] {
+		t.Errorf("the contact depends on the batch size:\n512 %s\n1   %s", rows[0], rows[1])
 	}
 }

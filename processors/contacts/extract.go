@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/lead"
+	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -91,21 +90,6 @@ func (h *handler) orderKeys(m *processors.Message) []string {
 		return nil
 	}
 	return identityKeys(m.Workspace, c.fields)
-}
-
-// identityKeys are the advisory-lock and ordering keys of a candidate.
-func identityKeys(workspace string, f lead.Fields) []string {
-	var ks []string
-	if f.CRMID != "" {
-		ks = append(ks, workspace+"\x1fcrm\x1f"+f.CRMID)
-	}
-	if f.Phone != "" {
-		ks = append(ks, workspace+"\x1fphone\x1f"+f.Phone)
-	}
-	if f.Email != "" {
-		ks = append(ks, workspace+"\x1femail\x1f"+strings.ToLower(f.Email))
-	}
-	return ks
 }
 
 // mappingCache keeps webhook field mappings for 30 s.

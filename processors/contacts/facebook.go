@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/lead"
+	"github.com/hookstream/hookstream/processors"
+	contactsdb "github.com/hookstream/hookstream/projections/contacts"
 )
 
 // fetchFacebook returns the lead's field data: from facebook_leads when it
@@ -28,17 +29,18 @@ func (h *handler) fetchFacebook(ctx context.Context, m *processors.Message) (lea
 		return nil, processors.Reject(fmt.Errorf("facebook change without leadgen_id"))
 	}
 	id := string(v.LeadgenID)
-	var body []byte
-	err := h.store.DB.QueryRow(ctx, `SELECT body FROM facebook_leads WHERE leadgen_id=$1`, id).Scan(&body)
+	body, stored, err := contactsdb.FacebookLead(ctx, h.store.DB, id)
 	if err != nil {
+		return nil, err
+	}
+	if !stored {
 		if h.cfg.PageToken == "" {
 			return nil, processors.Permanent(errors.New("FACEBOOK_PAGE_TOKEN is not configured: cannot fetch the lead"))
 		}
 		if body, err = h.graphGet(ctx, id); err != nil {
 			return nil, err
 		}
-		if _, err := h.store.DB.Exec(ctx, `INSERT INTO facebook_leads (leadgen_id, body) VALUES ($1,$2)
-			ON CONFLICT (leadgen_id) DO NOTHING`, id, body); err != nil {
+		if err := contactsdb.SaveFacebookLead(ctx, h.store.DB, id, body); err != nil {
 			return nil, err
 		}
 	}

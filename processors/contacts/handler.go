@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/lead"
+	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
+	contactsdb "github.com/hookstream/hookstream/projections/contacts"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -22,19 +23,19 @@ type handler struct {
 
 // Result is the answer ?wait returns, in the original system's shape.
 type Result struct {
-	Success        bool                   `json:"success"`
-	Message        string                 `json:"message"`
-	ContactID      string                 `json:"contact_id,omitempty"`
-	LeadID         string                 `json:"lead_id,omitempty"`
-	WebhookID      string                 `json:"webhook_id,omitempty"`
-	RuleApplied    bool                   `json:"rule_applied"`
-	MatchType      string                 `json:"match_type,omitempty"`
-	IsNewContact   bool                   `json:"is_new_contact"`
-	Score          int                    `json:"score"`
-	ProcessingTime string                 `json:"processing_time"`
-	RequestID      string                 `json:"request_id,omitempty"`
-	EventID        string                 `json:"event_id"`
-	Conflicts      []string               `json:"conflicts,omitempty"`
+	Success        bool              `json:"success"`
+	Message        string            `json:"message"`
+	ContactID      string            `json:"contact_id,omitempty"`
+	LeadID         string            `json:"lead_id,omitempty"`
+	WebhookID      string            `json:"webhook_id,omitempty"`
+	RuleApplied    bool              `json:"rule_applied"`
+	MatchType      string            `json:"match_type,omitempty"`
+	IsNewContact   bool              `json:"is_new_contact"`
+	Score          int               `json:"score"`
+	ProcessingTime string            `json:"processing_time"`
+	RequestID      string            `json:"request_id,omitempty"`
+	EventID        string            `json:"event_id"`
+	Conflicts      []string          `json:"conflicts,omitempty"`
 	Errors         []lead.FieldError `json:"errors,omitempty"`
 }
 
@@ -44,6 +45,7 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	var pe *lead.ParseError
 	if c == nil || (c.parseErr != nil && !errors.As(c.parseErr, &pe)) {
 		if m.Header.Get(streams.HdrSource) == streams.SourceFacebook {
+			// The Graph API is called outside the transaction.
 			vals, err := h.fetchFacebook(ctx, m)
 			if err != nil {
 				return err // rejections (deleted lead) are dead-lettered by the runner
@@ -65,74 +67,21 @@ func (h *handler) handle(ctx context.Context, m *processors.Message) error {
 	if len(c.invalid) > 0 && !salvageable(c) {
 		return h.reject(ctx, m, "invalid contact data", c.invalid, start)
 	}
-	received, at := h.eventTimes(m, c)
-	weights, err := h.weights.get(ctx, m.Workspace)
+	w, err := h.weights.get(ctx, m.Workspace)
 	if err != nil {
 		return err
 	}
-	var res Result
-	err = h.store.Apply(ctx, Name, m, func(ctx context.Context, tx *processors.Tx) error {
-		t0 := time.Now()
-		if err := lockIdentities(ctx, tx, identityKeys(m.Workspace, c.fields)); err != nil {
-			return err
-		}
-		ct, matchType, err := match(ctx, tx, m.Workspace, c.fields)
-		if err != nil {
-			return err
-		}
-		isNew := ct == nil
-		var conflicts []string
-		score := weights.Score(c.fields, !isNew)
-		if isNew {
-			ct = newContact(m.Workspace, m.EventID, c.fields, at, received)
-			ct.Score = score
-			if err := insertContact(ctx, tx, ct, m.EventID); err != nil {
-				return err
-			}
-		} else {
-			newer := !at.Before(ct.SourceTime)
-			if conflicts, err = merge(ct, c.fields, at, takenInDB(ctx, tx)); err != nil {
-				return err
-			}
-			if newer { // the contact carries its newest lead's score
-				ct.Score = score
-			}
-			ct.UpdatedAt = received
-			if err := updateContact(ctx, tx, ct); err != nil {
-				return err
-			}
-		}
-		t1 := time.Now()
-		c.steps["matching_ms"] = ms(t1.Sub(t0))
-		leadID := stableID("ld_", m.EventID)
-		if err := insertLead(ctx, tx, leadID, m, c, ct, matchType, isNew, score, received); err != nil {
-			return err
-		}
-		c.steps["lead_ms"] = ms(time.Since(t1))
-
-		out := h.outputs(m, c, ct, matchType, isNew, score, leadID, received, conflicts, start)
-		if err := tx.Emit(ctx, out.subject, "contact:"+m.EventID, out.changed); err != nil {
-			return err
-		}
-		if err := tx.Emit(ctx, streams.SubjectLeadCreated, "lead:"+m.EventID, out.lead); err != nil {
-			return err
-		}
-		res = out.result
-		return tx.Result(ctx, res)
-	})
-	if err != nil {
-		return err
-	}
-	m.SetOutcome("", map[string]any{"steps": c.steps, "result": res})
-	return nil
+	return h.applyOne(ctx, &item{m: m, c: c, w: w, start: start})
 }
 
-// eventTimes are when the gateway received the event (now if unknown) and
-// the time its values are from (the sender's timestamp, else receipt).
+// eventTimes are when the gateway received the event and the time its
+// values are from (the sender's timestamp, else receipt). An event without
+// a receipt time (published by hand) counts as received when the stream
+// stored it: never the clock, which a rebuild would not reproduce.
 func (h *handler) eventTimes(m *processors.Message, c *candidate) (received, at time.Time) {
 	received = m.Received
 	if received.IsZero() {
-		received = h.cfg.Now().UTC()
+		received = m.Published.UTC()
 	}
 	at = c.fields.SourceTime
 	if at.IsZero() {
@@ -150,27 +99,28 @@ type outputs struct {
 	result  Result
 }
 
-func (h *handler) outputs(m *processors.Message, c *candidate, ct *contact, matchType string, isNew bool,
-	score int, leadID string, received time.Time, conflicts []string, start time.Time) outputs {
-	origin := events.Origin{SourceEventID: m.EventID, Source: c.source, WebhookID: m.WebhookID,
-		FormType: c.formType, ReceivedAt: received}
-	changed := events.ContactChanged{Origin: origin, Contact: ct.Contact, MatchType: matchType,
-		IsNewContact: isNew, LeadID: leadID, UTMSource: c.fields.UTM["utm_source"],
-		UTMMedium: c.fields.UTM["utm_medium"], UTMCampaign: c.fields.UTM["utm_campaign"], LeadScore: score}
+func (h *handler) outputs(it *item, ct *contact, l contactsdb.Lead, conflicts []string) outputs {
+	m, f := it.m, it.c.fields
+	origin := events.Origin{SourceEventID: m.EventID, Source: it.c.source, WebhookID: m.WebhookID,
+		FormType: it.c.formType, ReceivedAt: l.CreatedAt}
+	ec := eventContact(ct)
+	changed := events.ContactChanged{Origin: origin, Contact: ec, MatchType: l.MatchType,
+		IsNewContact: l.IsNewContact, LeadID: l.ID, UTMSource: f.UTM["utm_source"],
+		UTMMedium: f.UTM["utm_medium"], UTMCampaign: f.UTM["utm_campaign"], LeadScore: l.Score}
 	subject := streams.SubjectContactUpdated
-	if isNew {
+	if l.IsNewContact {
 		subject = streams.SubjectContactCreated
 	}
-	lead := events.Lead{Origin: origin, LeadID: leadID, ExternalLeadID: c.fields.LeadID,
-		SubmissionID: c.fields.SubmissionID, Contact: ct.Contact, IsNewContact: isNew, MatchType: matchType,
-		LeadStatus: c.fields.LeadStatus, ProductInterest: c.fields.Product, ServiceInterest: c.fields.ServiceInterest,
-		Message: c.fields.Message, MarketingConsent: c.fields.MarketingConsent, UTM: c.fields.UTM,
-		PageURL: c.fields.PageURL, Referrer: c.fields.Referrer, Score: score, CreatedAt: received}
-	res := Result{Success: true, Message: message(matchType, isNew), ContactID: ct.ID, LeadID: leadID,
-		WebhookID: m.WebhookID, MatchType: matchType, IsNewContact: isNew, Score: score,
-		ProcessingTime: processingTime(h.cfg.Now(), received, start), RequestID: m.Header.Get(streams.HdrRequestID),
+	ld := events.Lead{Origin: origin, LeadID: l.ID, ExternalLeadID: f.LeadID,
+		SubmissionID: f.SubmissionID, Contact: ec, IsNewContact: l.IsNewContact, MatchType: l.MatchType,
+		LeadStatus: f.LeadStatus, ProductInterest: f.Product, ServiceInterest: f.ServiceInterest,
+		Message: f.Message, MarketingConsent: f.MarketingConsent, UTM: f.UTM,
+		PageURL: f.PageURL, Referrer: f.Referrer, Score: l.Score, CreatedAt: l.CreatedAt}
+	res := Result{Success: true, Message: message(l.MatchType, l.IsNewContact), ContactID: ct.ID, LeadID: l.ID,
+		WebhookID: m.WebhookID, MatchType: l.MatchType, IsNewContact: l.IsNewContact, Score: l.Score,
+		ProcessingTime: processingTime(h.cfg.Now(), l.CreatedAt, it.start), RequestID: m.Header.Get(streams.HdrRequestID),
 		EventID: m.EventID, Conflicts: conflicts}
-	return outputs{subject: subject, changed: changed, lead: lead, result: res}
+	return outputs{subject: subject, changed: changed, lead: ld, result: res}
 }
 
 // salvageable: a Facebook lead cannot be sent again, so one with a usable

@@ -1,6 +1,7 @@
 package contacts_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -28,20 +29,29 @@ func TestRedeliveryAndSenderRetry(t *testing.T) {
 		t.Fatalf("%+v", first)
 	}
 
-	// The sender retries the same delivery after the dedup window: the
-	// stream takes it as a new message, the ledger does not.
-	time.Sleep(400 * time.Millisecond)
-	res := env.PostWebhook(wh, []byte(body), pipelinetest.WebhookPost{ID: "vendor-42"})
-	if res.Status != 200 || res.Map(t)["duplicate"] != false {
-		t.Fatalf("retry not stored as a new message: %d %s", res.Status, res.Body)
-	}
+	// The sender retries the same delivery until it is past the dedup
+	// window: the stream takes it as a new message, the ledger does not.
+	env.Eventually(5*time.Second, func() error {
+		res := env.PostWebhook(wh, []byte(body), pipelinetest.WebhookPost{ID: "vendor-42"})
+		if res.Status != 200 || res.Map(t)["duplicate"] != false {
+			return fmt.Errorf("retry not stored as a new message: %d %s", res.Status, res.Body)
+		}
+		return nil
+	})
 	if n := len(env.MessagesWithID("INGEST", "ingest.>", eventID)); n != 2 {
 		t.Fatalf("%d copies of the event in INGEST, want 2", n)
 	}
 	env.WaitOutcome("contacts", eventID, processors.StatusDuplicate)
-	// ?wait on a further retry answers from the stored result.
-	time.Sleep(400 * time.Millisecond)
-	again := postWith(t, env, wh, body, pipelinetest.WebhookPost{Query: "wait=5s", ID: "vendor-42"})
+	// ?wait on a further retry, once the stream takes it as a third
+	// message, answers from the stored result.
+	var again answer
+	env.Eventually(5*time.Second, func() error {
+		again = postWith(t, env, wh, body, pipelinetest.WebhookPost{Query: "wait=5s", ID: "vendor-42"})
+		if n := len(env.MessagesWithID("INGEST", "ingest.>", eventID)); n != 3 {
+			return fmt.Errorf("%d copies of the event in INGEST, want 3", n)
+		}
+		return nil
+	})
 	if again.ContactID != first.ContactID || again.LeadID != first.LeadID || !again.IsNewContact {
 		t.Errorf("answer to the retry: %+v, first %+v", again, first)
 	}

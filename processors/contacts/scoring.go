@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookstream/hookstream/lead"
+	contactsdb "github.com/hookstream/hookstream/projections/contacts"
 )
 
 // Weights score a lead from 0 to 100 (the sum is capped at 100).
@@ -64,15 +65,14 @@ func (w Weights) Score(f lead.Fields, repeat bool) int {
 func LoadWeights(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, workspace string) (Weights, error) {
-	var b []byte
-	err := q.QueryRow(ctx, `SELECT weights FROM scoring_weights WHERE workspace_id=$1`, workspace).Scan(&b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return DefaultWeights(), nil
-	}
+	b, err := contactsdb.Weights(ctx, q, workspace)
 	if err != nil {
 		return Weights{}, err
 	}
 	w := DefaultWeights()
+	if b == nil {
+		return w, nil
+	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Weights{}, fmt.Errorf("scoring weights of %s: %w", workspace, err)
 	}
@@ -85,9 +85,7 @@ func SaveWeights(ctx context.Context, db *pgxpool.Pool, workspace string, w Weig
 		return err
 	}
 	b, _ := json.Marshal(w)
-	_, err := db.Exec(ctx, `INSERT INTO scoring_weights (workspace_id, weights) VALUES ($1,$2)
-		ON CONFLICT (workspace_id) DO UPDATE SET weights=EXCLUDED.weights, updated_at=now()`, workspace, b)
-	return err
+	return contactsdb.SaveWeights(ctx, db, workspace, b)
 }
 
 type weightsCache struct {

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
+	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/processors/boards"
 	"github.com/hookstream/hookstream/processors/contacts"
-	"github.com/hookstream/hookstream/lead"
 )
 
 func TestWeightsScore(t *testing.T) {
