@@ -53,11 +53,8 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 			durable = p.Name
 		}
 		e.Eventually(10*time.Second, func() error {
-			select {
-			case err := <-rn.done:
-				rn.done <- err
-				return fmt.Errorf("runner returned early: %v", err)
-			default:
+			if !rn.Running() {
+				return fmt.Errorf("runner returned early: %v", rn.Stop())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -67,6 +64,10 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 	}
 	return rn
 }
+
+// Cancel ends the runner's context without waiting for it (Stop waits), so
+// a test can act while the runner drains.
+func (r *Run) Cancel() { r.cancel() }
 
 // Stop ends the runner and waits until its in-flight handlers finished.
 func (r *Run) Stop() error {
@@ -79,6 +80,18 @@ func (r *Run) Stop() error {
 		}
 	})
 	return r.err
+}
+
+// Running reports whether the runner is still running (Run has not
+// returned).
+func (r *Run) Running() bool {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return false
+	default:
+		return true
+	}
 }
 
 // DeleteConsumer removes a durable consumer (a replay from sequence 1 then
