@@ -208,7 +208,7 @@ func New(t testing.TB, opts Options) *Env {
 	e.Client = e.HTTP.Client()
 	e.Client.Timeout = 30 * time.Second
 	if opts.ListenWebhooks {
-		e.listen()
+		e.ListenWebhooks()
 	}
 	return e
 }
@@ -230,7 +230,11 @@ func (e *Env) Must(b processors.Builder, err error) []processors.Processor {
 	return b.Processors()
 }
 
-func (e *Env) listen() {
+// ListenWebhooks runs the gateway cache's Postgres LISTEN until the test
+// ends, and returns once it listens: a webhook change made afterwards
+// reaches the gateway at once (Options.ListenWebhooks does it at New).
+func (e *Env) ListenWebhooks() {
+	e.T.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
