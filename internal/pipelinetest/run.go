@@ -114,31 +114,38 @@ func (e *Env) WaitIdle(total time.Duration, stream, durable string) {
 	e.Eventually(total, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := e.JS.Consumer(ctx, stream, durable)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
-				stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
-		}
-		// The pending count of a consumer with several filters catches up
-		// with a publish asynchronously: also wait until the last message
-		// its filters match has been delivered.
-		last, err := lastMatching(ctx, e.JS, stream, info.Config)
-		if err != nil {
-			return err
-		}
-		if info.Delivered.Stream < last {
-			return fmt.Errorf("%s/%s: delivered up to %d, the stream holds a match at %d",
-				stream, durable, info.Delivered.Stream, last)
-		}
-		return nil
+		return ConsumerIdle(ctx, e.JS, stream, durable)
 	})
+}
+
+// ConsumerIdle reports (as an error) what a durable consumer still has to
+// do: nil once it has delivered everything in its stream and every delivery
+// was acknowledged or terminated.
+func ConsumerIdle(ctx context.Context, js jetstream.JetStream, stream, durable string) error {
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.NumPending > 0 || info.NumAckPending > 0 {
+		return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
+			stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
+	}
+	// The pending count of a consumer with several filters catches up with
+	// a publish asynchronously: also wait until the last message its
+	// filters match has been delivered.
+	last, err := lastMatching(ctx, js, stream, info.Config)
+	if err != nil {
+		return err
+	}
+	if info.Delivered.Stream < last {
+		return fmt.Errorf("%s/%s: delivered up to %d, the stream holds a match at %d",
+			stream, durable, info.Delivered.Stream, last)
+	}
+	return nil
 }
 
 // lastMatching is the stream sequence of the last message a consumer's
