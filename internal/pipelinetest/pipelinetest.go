@@ -10,10 +10,9 @@
 // Typical use:
 //
 //	env := pipelinetest.New(t, pipelinetest.Options{})
-//	p, _ := contacts.New(env.Store, cfg)
-//	env.Start(p, boards.New(env.Store))
+//	env.Start(env.Must(contacts.New(env.Deps(), contacts.DefaultConfig()))...)
 //	wh := env.CreateWebhook("ws1", nil)
-//	res := env.PostWebhook(wh, body, pipelinetest.Post{Query: "wait=5s"})
+//	res := env.PostWebhook(wh, body, pipelinetest.WebhookPost{Query: "wait=5s"})
 //
 // Everything is torn down at test cleanup, runners first.
 package pipelinetest
