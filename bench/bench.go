@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/ops/replay"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/contacts"
 	"github.com/hookstream/hookstream/streams"
@@ -398,31 +399,12 @@ func publishWait(ctx context.Context, js jetstream.JetStream, m *nats.Msg) (int,
 // Postgres-backed webhook config), signed Standard Webhooks posts at fixed
 // concurrency and then open loop at a fixed rate; its peak RSS meanwhile.
 func (e *env) gateway(ctx context.Context, res *Results, bin string) error {
-	dbURL, pool, err := e.database(ctx, "gateway")
+	run, err := e.runBinary(ctx, bin, "gateway")
 	if err != nil {
 		return err
 	}
-	whs, err := webhooks(ctx, pool, "bench", 16)
-	if err != nil {
-		return err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	natsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	p, err := e.start("gateway", bin, []string{"gateway", "--data-dir", filepath.Join(e.dir, "gateway"),
-		"--http-addr", addr, "--nats-listen", natsAddr, "--database-url", dbURL, "--log-level", "warn"})
-	if err != nil {
-		return err
-	}
-	defer p.stop()
-	if err := waitHTTP(ctx, p, addr, "/readyz", 60*time.Second); err != nil {
-		return err
-	}
+	defer run.p.stop()
+	p, whs, addr, natsAddr := run.p, run.whs, run.addr, run.natsAddr
 	rss := sampleRSS(p.pid())
 	tag := "g" + runTag()
 	warm := buildRequests(addr, whs, tag+"w", 0, 40_000)
@@ -472,6 +454,44 @@ func (e *env) gateway(ctx context.Context, res *Results, bin string) error {
 		return fmt.Errorf("no accepted request (closed loop: %s; open loop: %s)", r.FirstError, o.FirstError)
 	}
 	return nil
+}
+
+// binaryRun is the hookstream binary running one pipeline verb on a fresh
+// database holding the bench's webhooks.
+type binaryRun struct {
+	p              *proc
+	pool           *pgxpool.Pool
+	whs            []webhookRef
+	addr, natsAddr string // HTTP and NATS client listeners
+}
+
+// runBinary starts `hookstream <verb>` (gateway or serve) on its own
+// database, data directory and free ports, and waits until it is ready.
+func (e *env) runBinary(ctx context.Context, bin, verb string, extraEnv ...string) (*binaryRun, error) {
+	dbURL, pool, err := e.database(ctx, verb)
+	if err != nil {
+		return nil, err
+	}
+	r := &binaryRun{pool: pool}
+	if r.whs, err = webhooks(ctx, pool, "bench", 16); err != nil {
+		return nil, err
+	}
+	if r.addr, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	if r.natsAddr, err = freeAddr(); err != nil {
+		return nil, err
+	}
+	r.p, err = e.start(verb, bin, []string{verb, "--data-dir", filepath.Join(e.dir, verb),
+		"--http-addr", r.addr, "--nats-listen", r.natsAddr, "--database-url", dbURL, "--log-level", "warn"}, extraEnv...)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, r.p, r.addr, "/readyz", 60*time.Second); err != nil {
+		r.p.stop()
+		return nil, err
+	}
+	return r, nil
 }
 
 // gatewayProfile repeats the closed-loop gateway run against a child wired
@@ -526,35 +546,16 @@ func (e *env) gatewayProfile(ctx context.Context, res *Results) error {
 // bench itself — from the scheduled send to the result announcement the
 // contacts processor publishes after its commit.
 func (e *env) endToEnd(ctx context.Context, res *Results, bin string) error {
-	dbURL, pool, err := e.database(ctx, "e2e")
-	if err != nil {
-		return err
-	}
-	whs, err := webhooks(ctx, pool, "bench", 16)
-	if err != nil {
-		return err
-	}
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	natsAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
 	var penv []string
 	if pp := e.profilePath(res, "serve"); pp != "" {
 		penv = append(penv, "HOOKSTREAM_CPU_PROFILE="+pp)
 	}
-	p, err := e.start("serve", bin, []string{"serve", "--data-dir", filepath.Join(e.dir, "serve"),
-		"--http-addr", addr, "--nats-listen", natsAddr, "--database-url", dbURL, "--log-level", "warn"}, penv...)
+	run, err := e.runBinary(ctx, bin, "serve", penv...)
 	if err != nil {
 		return err
 	}
-	defer p.stop()
-	if err := waitHTTP(ctx, p, addr, "/readyz", 60*time.Second); err != nil {
-		return err
-	}
+	defer run.p.stop()
+	p, pool, whs, addr, natsAddr := run.p, run.pool, run.whs, run.addr, run.natsAddr
 	nc, _, err := connectNATS(natsAddr)
 	if err != nil {
 		return err
@@ -690,10 +691,10 @@ func waitCount(ctx context.Context, pool *pgxpool.Pool, pattern string, n int, l
 }
 
 // 5 and 6. The contacts projection: publish a backlog with the processor
-// stopped, then run it (as `serve` does: processors.Runner with Postgres
-// outcomes, contacts.New with the defaults) and time the drain. Then, with
-// the processor still running, rebuild it the way `hookstream replay
-// --rebuild --processor contacts` does (processors/replay: pause, clear the
+// stopped, then run it (as `hookstream process --only contacts` does:
+// pipeline.New with the defaults) and time the drain. Then, with the
+// processor still running, rebuild it the way `hookstream replay
+// --rebuild --processor contacts` does (ops/replay: pause, clear the
 // projection and ledger, reset the consumer to sequence 1, resume, wait) and
 // time that.
 func (e *env) projection(ctx context.Context, res *Results) error {
@@ -705,29 +706,30 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	if err != nil {
 		return err
 	}
-	n, err := startNATS(ctx, filepath.Join(e.dir, "nats-projection"))
+	// The processors as `hookstream process --only contacts` builds and runs
+	// them (runner, outcomes, dead-letter capture), on an embedded JetStream
+	// server and the bench's database.
+	cfg := pipeline.DefaultConfig()
+	cfg.Gateway, cfg.Only = false, []string{contacts.Name}
+	cfg.DataDir, cfg.NATSListen = filepath.Join(e.dir, "projection"), "off"
+	p, err := pipeline.New(ctx, cfg, pipeline.Deps{Conns: pipeline.Conns{DB: pool}, Name: "hsbench"})
 	if err != nil {
 		return err
 	}
-	defer n.close()
+	defer p.Close()
+	js := p.JS
 	tag := "b" + runTag()
-	if err := publishBacklog(ctx, n.js, whs, tag, 0, e.p.backlog); err != nil {
+	if err := publishBacklog(ctx, js, whs, tag, 0, e.p.backlog); err != nil {
 		return err
 	}
 	e.logf("backlog of %d events published", e.p.backlog)
 
-	cp, err := contacts.New(processors.Deps{DB: pool, JS: n.js, NC: n.nc}, contacts.DefaultConfig())
-	if err != nil {
-		return err
-	}
-	proc := cp.Processors()[0]
-	runner := &processors.Runner{JS: n.js, Outcomes: &processors.GroupedOutcomes{DB: pool}, Log: discardLogger()}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	stopProf := e.inProcessProfile(res, "contacts")
 	snap := e.snap(0)
 	start := time.Now()
-	go func() { done <- runner.Run(rctx, proc) }()
+	go func() { done <- p.RunProcessors(rctx) }()
 	defer func() {
 		cancel()
 		select {
@@ -736,9 +738,9 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 			e.logf("the contacts runner did not stop within 60s")
 		}
 	}()
-	complete, err := e.waitDrained(ctx, n.js, done, start.Add(e.p.drainCap))
+	complete, err := e.waitDrained(ctx, js, done, start.Add(e.p.drainCap))
 	stopProf()
-	res.Contacts, err = e.drainResult(ctx, n, pool, e.p.backlog, time.Since(start), snap.since(), complete, start, tag, err)
+	res.Contacts, err = e.drainResult(ctx, js, pool, e.p.backlog, time.Since(start), snap.since(), complete, start, tag, err)
 	if err != nil {
 		return fmt.Errorf("contacts: %w", err)
 	}
@@ -747,13 +749,13 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	if extra := e.p.rebuildEvents - e.p.backlog; extra > 0 {
 		// Held back while the rest of the backlog is published.
 		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := n.js.PauseConsumer(pctx, streams.StreamIngest, contacts.Name, time.Now().Add(time.Hour))
+		_, err := js.PauseConsumer(pctx, streams.StreamIngest, contacts.Name, time.Now().Add(time.Hour))
 		pcancel()
 		if err != nil {
 			return fmt.Errorf("pausing contacts: %w", err)
 		}
 		e.logf("publishing %d more events for the rebuild", extra)
-		if err := publishBacklog(ctx, n.js, whs, tag, e.p.backlog, extra); err != nil {
+		if err := publishBacklog(ctx, js, whs, tag, e.p.backlog, extra); err != nil {
 			return err
 		}
 	}
@@ -761,7 +763,7 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	snap = e.snap(0)
 	start = time.Now()
 	bctx, bcancel := context.WithTimeout(ctx, e.p.drainCap)
-	r := &replay.Replayer{JS: n.js, DB: pool, Log: discardLogger()}
+	r := &replay.Replayer{JS: js, DB: pool, Log: p.Log}
 	// Force: the runner above is live, but while it works through a
 	// backlog every handler slot is busy and no pull request waits, which
 	// replay's liveness check (NumWaiting > 0) reads as "not running".
@@ -773,7 +775,7 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	if err != nil && capped {
 		err = nil // the drain cap: report what was done in the time
 	}
-	res.Rebuild, err = e.drainResult(ctx, n, pool, e.p.rebuildEvents, time.Since(start), snap.since(), complete, start, tag, err)
+	res.Rebuild, err = e.drainResult(ctx, js, pool, e.p.rebuildEvents, time.Since(start), snap.since(), complete, start, tag, err)
 	if sum != nil {
 		res.Rebuild.ReplaySeconds, res.Rebuild.ReplayRate = round3(sum.Seconds), round3(sum.EventsPerSecond)
 	}
@@ -821,7 +823,7 @@ func (e *env) waitDrained(ctx context.Context, js jetstream.JetStream, done chan
 }
 
 // drainResult counts what a drain did.
-func (e *env) drainResult(ctx context.Context, n *natsEnv, pool *pgxpool.Pool, events int, elapsed time.Duration,
+func (e *env) drainResult(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, events int, elapsed time.Duration,
 	use CPUUse, complete bool, start time.Time, tag string, runErr error) (Drain, error) {
 	d := Drain{Events: events, Seconds: round3(elapsed.Seconds()), Complete: complete, CPU: use}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -832,7 +834,7 @@ func (e *env) drainResult(ctx context.Context, n *natsEnv, pool *pgxpool.Pool, e
 		return d, err
 	}
 	d.Done, d.Contacts, d.Leads = int(processed), int(contactsN), int(leadsN)
-	if dl, err := streamMsgs(cctx, n.js, streams.StreamDLQ); err == nil {
+	if dl, err := streamMsgs(cctx, js, streams.StreamDLQ); err == nil {
 		d.DeadLettered = int(dl)
 	}
 	if d.Seconds > 0 {

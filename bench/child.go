@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,18 +14,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/hookstream/hookstream/gateway"
-	"github.com/hookstream/hookstream/projections"
-	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
-	"github.com/hookstream/hookstream/streams"
+	"github.com/hookstream/hookstream/pipeline"
 )
 
 // Child roles: the bench re-executes itself (hsbench, or the test binary
 // through TestMain) to serve the HTTP ceiling's bare handler, and — with
-// PROFILE=1 — a gateway wired exactly as `hookstream gateway` wires it but
-// writing a CPU profile (the real binary has no profiling hook). Both run in
+// PROFILE=1 — the pipeline `hookstream gateway` runs (pipeline.New),
+// profiled from the end of its start-up on (the binary's
+// HOOKSTREAM_CPU_PROFILE also covers opening Postgres and NATS). Both run in
 // their own process, like the real gateway, so the load generator never
 // shares a Go runtime with the server it measures.
 const (
@@ -54,38 +52,49 @@ func runChild(role string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	addr := os.Getenv(envAddr)
-	var h http.Handler
 	switch role {
 	case "bare":
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusOK)
-		})
+		return serveBare(ctx, addr)
 	case "gateway":
-		g, closeFn, err := childGateway(ctx)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		h = g
-	default:
-		return fmt.Errorf("unknown role %q", role)
+		return childGateway(ctx, addr)
 	}
-	if path := os.Getenv(envProfile); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// profile writes a CPU profile to HSBENCH_CPUPROFILE (if set) until the
+// returned stop is called.
+func profile() (stop func(), err error) {
+	path := os.Getenv(envProfile)
+	if path == "" {
+		return func() {}, nil
 	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// serveBare serves a handler that reads the body and answers 200, with the
+// gateway's server settings, until ctx ends.
+func serveBare(ctx context.Context, addr string) error {
+	stopProfile, err := profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := gateway.NewHTTPServer(addr, h, gateway.ServerTimeouts{})
+	srv := gateway.NewHTTPServer(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}), gateway.ServerTimeouts{})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -100,51 +109,31 @@ func runChild(role string) error {
 	return srv.Shutdown(sctx)
 }
 
-// childGateway wires the gateway as cmd/hookstream's `gateway` verb does:
-// embedded JetStream (file store, in-process connection, streams.Ensure with
-// the defaults), the Postgres-backed webhook cache with its change listener,
-// streams.Publisher and gateway.DefaultConfig.
-func childGateway(ctx context.Context) (http.Handler, func(), error) {
-	ns, err := streams.StartServer(streams.ServerConfig{StoreDir: os.Getenv(envDir), Listen: "off"})
+// childGateway runs the pipeline `hookstream gateway` runs (pipeline.New
+// with the gateway alone, the defaults, embedded JetStream under
+// HSBENCH_DIR without a client listener, Postgres at HSBENCH_DB), profiled
+// from the moment it is built until it shuts down.
+func childGateway(ctx context.Context, addr string) error {
+	cfg := pipeline.DefaultConfig()
+	cfg.Processors = false
+	cfg.DataDir = os.Getenv(envDir)
+	cfg.NATSListen = "off"
+	cfg.DatabaseURL = os.Getenv(envDB)
+	cfg.HTTPAddr = addr
+	cfg.Log.Level = "warn"
+	h, err := cfg.Log.Handler(os.Stderr)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	closers := []func(){func() { ns.Shutdown(); ns.WaitForShutdown() }}
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	nc, err := streams.Connect("", ns, "hookstream", nil)
+	p, err := pipeline.New(ctx, cfg, pipeline.Deps{Log: slog.New(h)})
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		return err
 	}
-	closers = append(closers, nc.Close)
-	js, err := streams.JetStream(nc)
-	if err == nil {
-		err = streams.Ensure(ctx, js, streams.DefaultConfig())
-	}
+	defer p.Close()
+	stopProfile, err := profile()
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		return err
 	}
-	pool, err := projections.Open(ctx, os.Getenv(envDB))
-	if err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	closers = append(closers, pool.Close)
-	cfg := gateway.DefaultConfig()
-	cache := gateway.NewWebhookCache(&webhooksdb.Webhooks{DB: pool}, cfg, nil)
-	lctx, cancel := context.WithCancel(context.Background())
-	go cache.Listen(lctx, pool)
-	closers = append(closers, cancel)
-	g, err := gateway.New(cfg, gateway.Deps{Publisher: &streams.Publisher{JS: js}, Webhooks: cache,
-		Registry: prometheus.NewRegistry()})
-	if err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	return g, closeAll, nil
+	defer stopProfile()
+	return p.Run(ctx)
 }

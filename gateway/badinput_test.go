@@ -228,7 +228,7 @@ func badInputCases(lead []byte) []badCase {
 // valid-but-hostile payloads are stored byte for byte.
 func TestBadInput_Table(t *testing.T) {
 	t.Parallel()
-	env := &badEnv{testEnv: newTestGateway(t, withDB())}
+	env := &badEnv{testEnv: newTestGateway(t)}
 	env.none = env.createWebhook(webhooksdb.Webhook{AuthScheme: "none", Name: "Robert'); DROP TABLE webhooks;-- <script>alert(1)</script>"})
 	env.hmac = env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets(badHMACSecret)})
 	env.std = env.createWebhook(webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(badStdSecret)})

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,7 +31,7 @@ import (
 
 	"github.com/hookstream/hookstream/gateway"
 	"github.com/hookstream/hookstream/gateway/verify"
-	"github.com/hookstream/hookstream/internal/testutil"
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
@@ -78,10 +79,12 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-// testEnv is one gateway on a real embedded JetStream server and a real,
-// freshly migrated Postgres database, served by httptest.
+// testEnv is one gateway built as `hookstream gateway` builds it
+// (pipelinetest: pipeline.New on a real embedded JetStream server and a
+// real, migrated Postgres database), served by httptest, on a fake clock.
 type testEnv struct {
-	t testing.TB
+	t   testing.TB
+	env *pipelinetest.Env
 	// listenerLost counts the webhook cache's "listener lost" warnings
 	// (one per failed LISTEN attempt).
 	listenerLost *countingHandler
@@ -96,13 +99,11 @@ type testEnv struct {
 	pool         *pgxpool.Pool
 	store        *webhooksdb.Webhooks
 	cache        *gateway.WebhookCache
-	reg          *prometheus.Registry
 	client       *http.Client
 }
 
 type envOptions struct {
 	cfg    func(*gateway.Config)
-	db     bool
 	ownDB  bool
 	listen bool
 	waiter gateway.ResultWaiter
@@ -118,13 +119,10 @@ func withConfig(f func(*gateway.Config)) envOption {
 // withWaiter answers ?wait through w.
 func withWaiter(w gateway.ResultWaiter) envOption { return func(o *envOptions) { o.waiter = w } }
 
-// withDB gives the gateway Postgres for webhook configs: the test binary's
-// shared database (see sharedPool).
-func withDB() envOption { return func(o *envOptions) { o.db = true } }
-
 // withOwnDB gives the gateway a database of its own, for tests that break it
-// (outages, a closed pool).
-func withOwnDB() envOption { return func(o *envOptions) { o.db, o.ownDB = true, true } }
+// (outages, a closed pool); without it the gateway uses the test binary's
+// shared database (see sharedPool).
+func withOwnDB() envOption { return func(o *envOptions) { o.ownDB = true } }
 
 var shared struct {
 	once sync.Once
@@ -155,7 +153,7 @@ type binaryLifetime struct{ testing.TB }
 func (binaryLifetime) Cleanup(func()) {}
 
 // withListen starts the cache's NOTIFY listener (and waits until it listens).
-func withListen() envOption { return func(o *envOptions) { o.db, o.listen = true, true } }
+func withListen() envOption { return func(o *envOptions) { o.listen = true } }
 
 func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
@@ -163,59 +161,53 @@ func newTestGateway(t testing.TB, opts ...envOption) *testEnv {
 	for _, f := range opts {
 		f(&o)
 	}
-	e := &testEnv{t: t, clock: &fakeClock{now: t0}, reg: prometheus.NewRegistry()}
-	e.natsDir = t.TempDir()
-	e.ns = streamstest.RunServerIn(t, e.natsDir)
-	e.nc, e.js = streamstest.Connect(t, e.ns)
+	e := &testEnv{t: t, clock: &fakeClock{now: t0},
+		listenerLost: &countingHandler{msg: "webhook change listener lost; retrying"}}
+	po := pipelinetest.Options{NoWait: true, ListenWebhooks: o.listen, Logs: e.listenerLost,
+		Gateway: func(cfg *gateway.Config) {
+			*cfg = gateway.DefaultConfig() // this package's settings, not pipelinetest's
+			cfg.Now = e.clock.Now
+			cfg.PublishTimeout = 10 * time.Second
+			cfg.StripeSecrets = []string{stripeSecret}
+			cfg.FacebookVerifyToken = fbVerifyToken
+			cfg.FacebookAppSecret = fbAppSecret
+			cfg.MailerLiteSecret = mailerLiteSecret
+			cfg.CORSOrigins = []string{allowedOrigin}
+			cfg.FormRate, cfg.FormBurst = 1000, 100_000 // tests post many forms from 127.0.0.1
+			if o.cfg != nil {
+				o.cfg(cfg)
+			}
+		}}
+	if !o.ownDB {
+		po.DB = sharedPool(t)
+	}
+	env := pipelinetest.New(t, po)
+	e.env = env
+	e.cfg, e.gw, e.srv, e.client = env.GatewayConfig, env.Gateway, env.HTTP, env.Client
+	e.ns, e.natsDir, e.nc, e.js = env.NATS, env.NATSDir, env.NC, env.JS
+	e.pool, e.store, e.cache = env.DB, env.Webhooks, env.Cache
+	if o.waiter != nil {
+		e.serveWithWaiter(o.waiter)
+	}
+	e.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return e
+}
 
-	cfg := gateway.DefaultConfig()
-	cfg.Now = e.clock.Now
-	cfg.PublishTimeout = 10 * time.Second
-	cfg.StripeSecrets = []string{stripeSecret}
-	cfg.FacebookVerifyToken = fbVerifyToken
-	cfg.FacebookAppSecret = fbAppSecret
-	cfg.MailerLiteSecret = mailerLiteSecret
-	cfg.CORSOrigins = []string{allowedOrigin}
-	cfg.FormRate, cfg.FormBurst = 1000, 100_000 // tests post many forms from 127.0.0.1
-	if o.cfg != nil {
-		o.cfg(&cfg)
-	}
-	e.cfg = cfg
-	js := e.js
-	deps := gateway.Deps{
-		Publisher: &streams.Publisher{JS: e.js},
-		Checks: []gateway.Check{
-			{Name: "nats", Fn: func(ctx context.Context) error { return streams.Check(ctx, js) }},
-		},
-		Registry: e.reg,
-		Waiter:   o.waiter,
-	}
-	if o.db {
-		e.pool = sharedPool(t)
-		if o.ownDB {
-			e.pool = pgtest.New(t)
-		}
-		e.store = &webhooksdb.Webhooks{DB: e.pool}
-		e.listenerLost = &countingHandler{msg: "webhook change listener lost; retrying"}
-		e.cache = gateway.NewWebhookCache(e.store, cfg, slog.New(e.listenerLost))
-		deps.Webhooks = e.cache
-		pool := e.pool
-		deps.Checks = append(deps.Checks, gateway.Check{Name: "postgres", Optional: true, Fn: func(ctx context.Context) error { return pool.Ping(ctx) }})
-	}
-	g, err := gateway.New(cfg, deps)
+// serveWithWaiter serves a gateway that answers ?wait through w instead of
+// the pipeline's (the processors' results): a test of the gateway's side of
+// ?wait. Everything else is the pipeline's: config, publisher, webhook cache.
+func (e *testEnv) serveWithWaiter(w gateway.ResultWaiter) {
+	e.t.Helper()
+	g, err := gateway.New(e.cfg, gateway.Deps{Publisher: &streams.Publisher{JS: e.js}, Webhooks: e.cache,
+		Registry: prometheus.NewRegistry(), Waiter: w})
 	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
+		e.t.Fatalf("gateway.New: %v", err)
 	}
 	e.gw = g
 	e.srv = httptest.NewServer(g)
-	t.Cleanup(e.srv.Close)
+	e.t.Cleanup(e.srv.Close)
 	e.client = e.srv.Client()
 	e.client.Timeout = 30 * time.Second
-	e.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if o.listen {
-		e.startListen()
-	}
-	return e
 }
 
 // sub returns the environment bound to a subtest's t (helpers call t.Fatal,
@@ -228,32 +220,7 @@ func (e *testEnv) sub(t testing.TB) *testEnv {
 
 // startListen runs cache.Listen until the test ends and waits until its
 // LISTEN is in place, so a change made afterwards is announced.
-func (e *testEnv) startListen() {
-	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.cache.Listen(ctx, e.pool)
-	}()
-	e.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	testutil.CheckFor(e.t, 10*time.Second, 10*time.Millisecond, func() error {
-		var n int
-		err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query = 'LISTEN hookstream_webhooks'`).Scan(&n)
-		if err == nil && n == 0 {
-			err = errString("listener not connected yet")
-		}
-		return err
-	})
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
+func (e *testEnv) startListen() { e.env.ListenWebhooks() }
 
 // result is one HTTP answer, body read.
 type result struct {
@@ -340,21 +307,21 @@ func (e *testEnv) streamCount() uint64 {
 // lastMsg returns the newest INGEST message on subject.
 func (e *testEnv) lastMsg(subject string) *jetstream.RawStreamMsg {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := e.js.Stream(ctx, streams.StreamIngest)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	m, err := st.GetLastMsgForSubject(ctx, subject)
-	if err != nil {
-		e.t.Fatalf("last message on %s: %v", subject, err)
-	}
-	return m
+	return e.ingestMsg("last message on "+subject, func(ctx context.Context, st jetstream.Stream) (*jetstream.RawStreamMsg, error) {
+		return st.GetLastMsgForSubject(ctx, subject)
+	})
 }
 
 // msgAt returns the INGEST message with sequence seq.
 func (e *testEnv) msgAt(seq uint64) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	return e.ingestMsg(fmt.Sprintf("message %d", seq), func(ctx context.Context, st jetstream.Stream) (*jetstream.RawStreamMsg, error) {
+		return st.GetMsg(ctx, seq)
+	})
+}
+
+// ingestMsg reads one INGEST message with get, failing the test on error.
+func (e *testEnv) ingestMsg(what string, get func(context.Context, jetstream.Stream) (*jetstream.RawStreamMsg, error)) *jetstream.RawStreamMsg {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -362,9 +329,9 @@ func (e *testEnv) msgAt(seq uint64) *jetstream.RawStreamMsg {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m, err := st.GetMsg(ctx, seq)
+	m, err := get(ctx, st)
 	if err != nil {
-		e.t.Fatalf("message %d: %v", seq, err)
+		e.t.Fatalf("%s: %v", what, err)
 	}
 	return m
 }
@@ -484,9 +451,6 @@ func readFixture(t testing.TB, name string) []byte {
 // createWebhook stores a webhook in workspace 15213.
 func (e *testEnv) createWebhook(wh webhooksdb.Webhook) *webhooksdb.Webhook {
 	e.t.Helper()
-	if e.store == nil {
-		e.t.Fatal("createWebhook needs newTestGateway(t, withDB())")
-	}
 	if wh.WorkspaceID == "" {
 		wh.WorkspaceID = workspace
 	}

@@ -82,7 +82,7 @@ func TestNATS_Unavailable(t *testing.T) {
 // get a 2xx and INGEST holds exactly 200 messages with distinct sequences.
 func TestConcurrent_Posts(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("conc")})
 	const n = 200
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}

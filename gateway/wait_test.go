@@ -62,7 +62,7 @@ func (p *testWait) Stop() {
 func TestWebhook_Wait(t *testing.T) {
 	t.Parallel()
 	w := &testWaiter{results: map[string][]byte{}, expected: map[string]uint64{}}
-	env := newTestGateway(t, withDB(), withConfig(func(c *gateway.Config) { c.MaxWait = 300 * time.Millisecond }),
+	env := newTestGateway(t, withConfig(func(c *gateway.Config) { c.MaxWait = 300 * time.Millisecond }),
 		withWaiter(w))
 	w.countAt = func() uint64 { return env.streamCount() }
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ func leadBody(t testing.TB) []byte { return readFixture(t, "lead-vendor.json") }
 // requests. Valid ones must be stored; invalid ones must not.
 func TestWebhook_Schemes(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	stdSecret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	stdBare := strings.TrimPrefix(stdSecret, "whsec_")
 	otherStd, _ := verify.GenerateStandardSecret()
@@ -155,7 +156,7 @@ func TestWebhook_Schemes(t *testing.T) {
 func TestWebhook_StandardKnownAnswer(t *testing.T) {
 	t.Parallel()
 	var v map[string]string
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	mustJSON(t, readFixture(t, "standard-webhooks.json"), &v)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "standard", Secrets: secrets(v["secret"])})
 	h := hdrs("webhook-id", v["webhook-id"], "webhook-timestamp", v["webhook-timestamp"], "webhook-signature", v["webhook-signature"])
@@ -225,7 +226,7 @@ func TestWebhook_Rotation(t *testing.T) {
 			testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 				b := body()
 				if r := e.post(path, b, sc.sign(sc.newValue, b, e.clock.Now())); r.Status != 200 {
-					return errString("new secret not accepted yet: " + string(r.Body))
+					return errors.New("new secret not accepted yet: " + string(r.Body))
 				}
 				return nil
 			})
@@ -250,7 +251,7 @@ func TestWebhook_Rotation(t *testing.T) {
 // the entry's life on its own).
 func TestWebhook_RotationWithoutNotify(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	exp := t0.Add(10 * time.Second)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "token", Secrets: []webhooksdb.Secret{
 		{Value: "new"}, {Value: "old", ExpiresAt: &exp},
@@ -279,7 +280,7 @@ func TestWebhook_RotationWithoutNotify(t *testing.T) {
 // nothing is published, whatever the request carries.
 func TestWebhook_FailsClosed(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	body := leadBody(t)
 	for _, wh := range []webhooksdb.Webhook{
 		{AuthScheme: "rsa", Secrets: secrets("x")},
@@ -303,7 +304,7 @@ func TestWebhook_FailsClosed(t *testing.T) {
 // TestWebhook_UnknownAndInactive: unknown ids and disabled webhooks are 404.
 func TestWebhook_UnknownAndInactive(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	body := leadBody(t)
 	env.rejects(t, 404, "not_found", func() *result { return env.post("/webhooks/wh_doesnotexist", body, nil) })
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})
@@ -337,7 +338,7 @@ func TestWebhook_DisableTakesEffectAtOnce(t *testing.T) {
 	start := time.Now()
 	testutil.CheckFor(t, 2*time.Second, 5*time.Millisecond, func() error {
 		if r := env.post(path, body, h); r.Status != 404 {
-			return errString("still answering " + http.StatusText(r.Status))
+			return errors.New("still answering " + http.StatusText(r.Status))
 		}
 		return nil
 	})
@@ -348,7 +349,7 @@ func TestWebhook_DisableTakesEffectAtOnce(t *testing.T) {
 	}
 	testutil.CheckFor(t, 2*time.Second, 5*time.Millisecond, func() error {
 		if r := env.post(path, body, h); r.Status != 200 {
-			return errString("not re-enabled: " + string(r.Body))
+			return errors.New("not re-enabled: " + string(r.Body))
 		}
 		return nil
 	})
@@ -357,7 +358,7 @@ func TestWebhook_DisableTakesEffectAtOnce(t *testing.T) {
 // TestWebhook_RateLimit: a webhook's own limit answers 429 with Retry-After.
 func TestWebhook_RateLimit(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none", RateLimit: 1}) // burst 2
 	path := "/webhooks/" + wh.ID
 	env.post(path, []byte(`{"email":"r1@example.com"}`), nil).wantAccepted(t)
@@ -378,7 +379,7 @@ func TestWebhook_RateLimit(t *testing.T) {
 // body hash names the event; repeats are duplicates, not new messages.
 func TestWebhook_Dedup(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none"})
 	path := "/webhooks/" + wh.ID
 	body := leadBody(t)
@@ -411,7 +412,7 @@ func TestWebhook_Dedup(t *testing.T) {
 // bytes and content type are stored unchanged.
 func TestWebhook_FormEncoded(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "hmac", Secrets: secrets("k")})
 	body := []byte("first_name=Ana&email=ana%40example.com&phone=%2B16266633444")
 	h := hdrs("Content-Type", "application/x-www-form-urlencoded", "X-Signature", hexMAC("k", body))
@@ -426,7 +427,7 @@ func TestWebhook_FormEncoded(t *testing.T) {
 // vendor's own field names count.
 func TestWebhook_FieldMapping(t *testing.T) {
 	t.Parallel()
-	env := newTestGateway(t, withDB())
+	env := newTestGateway(t)
 	wh := env.createWebhook(webhooksdb.Webhook{AuthScheme: "none",
 		FieldMapping: map[string]string{"contact.mail": "email", "contact.tel": "phone"}})
 	path := "/webhooks/" + wh.ID

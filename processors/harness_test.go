@@ -15,18 +15,20 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	"github.com/hookstream/hookstream/streams"
-	"github.com/hookstream/hookstream/streams/streamstest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// harness is one test's real JetStream server (INGEST/EVENTS/DLQ) and its own
-// migrated Postgres database.
+// harness is one test's pipelinetest env without a gateway: a real
+// JetStream server (INGEST/EVENTS/DLQ) and its own migrated Postgres
+// database; runners log at debug level to the test log.
 type harness struct {
+	*pipelinetest.Env
 	t  *testing.T
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -35,9 +37,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	s := streamstest.RunServer(t)
-	nc, js := streamstest.Connect(t, s)
-	return &harness{t: t, nc: nc, js: js, db: pgtest.New(t)}
+	env := pipelinetest.New(t, pipelinetest.Options{NoGateway: true, NoWait: true, LogLevel: slog.LevelDebug})
+	return &harness{Env: env, t: t, nc: env.NC, js: env.JS, db: env.DB}
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -46,97 +47,14 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// run is a Runner started in the background.
-type run struct {
-	t      *testing.T
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
-	// stoppedAt is when Run returned.
-	stoppedAt time.Time
-}
-
-// logWriter sends the runner's log lines to the test log while the test runs.
-type logWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func testLogger(t *testing.T) *slog.Logger {
-	w := &logWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// newRunner is a Runner recording outcomes in the harness's database.
-func (h *harness) newRunner() *processors.Runner {
-	return &processors.Runner{JS: h.js, Outcomes: processors.PGOutcomes{DB: h.db}, Log: testLogger(h.t)}
-}
+// newRunner is the env's runner: outcomes in the harness's database.
+func (h *harness) newRunner() *processors.Runner { return h.NewRunner() }
 
 // start runs r with procs until the returned run is stopped (at the latest
 // at test cleanup), and waits until every consumer exists.
-func (h *harness) start(r *processors.Runner, procs ...processors.Processor) *run {
+func (h *harness) start(r *processors.Runner, procs ...processors.Processor) *pipelinetest.Run {
 	h.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	rn := &run{t: h.t, cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		err := r.Run(ctx, procs...)
-		rn.stoppedAt = time.Now()
-		rn.done <- err
-	}()
-	h.t.Cleanup(func() { rn.stop() })
-	for _, p := range procs {
-		durable := p.Durable
-		if durable == "" {
-			durable = p.Name
-		}
-		testutil.CheckFor(h.t, 10*time.Second, 10*time.Millisecond, func() error {
-			select {
-			case err := <-rn.done:
-				rn.done <- err
-				return fmt.Errorf("Run returned early: %v", err)
-			default:
-			}
-			_, err := h.js.Consumer(ctxT(h.t, 2*time.Second), p.Stream, durable)
-			return err
-		})
-	}
-	return rn
-}
-
-// stop cancels Run's context and waits for it to return.
-func (rn *run) stop() error {
-	rn.once.Do(func() {
-		rn.cancel()
-		select {
-		case rn.err = <-rn.done:
-		case <-time.After(30 * time.Second):
-			rn.t.Errorf("Run did not return within 30s of its context ending")
-		}
-	})
-	return rn.err
-}
-
-// running reports whether Run is still running.
-func (rn *run) running() bool {
-	select {
-	case err := <-rn.done:
-		rn.done <- err
-		return false
-	default:
-		return true
-	}
+	return h.StartRunner(r, procs...)
 }
 
 // publish stores one message in its stream with the envelope headers given
@@ -174,15 +92,8 @@ func (h *harness) consumerInfo(stream, durable string) *jetstream.ConsumerInfo {
 // waitSettled waits until the consumer has nothing pending or unacked.
 func (h *harness) waitSettled(stream, durable string) *jetstream.ConsumerInfo {
 	h.t.Helper()
-	var info *jetstream.ConsumerInfo
-	testutil.CheckFor(h.t, 10*time.Second, 20*time.Millisecond, func() error {
-		info = h.consumerInfo(stream, durable)
-		if info.NumAckPending != 0 || info.NumPending != 0 {
-			return fmt.Errorf("consumer %s: ack pending %d, pending %d", durable, info.NumAckPending, info.NumPending)
-		}
-		return nil
-	})
-	return info
+	h.WaitIdle(10*time.Second, stream, durable)
+	return h.consumerInfo(stream, durable)
 }
 
 // outcomeRow is one event_outcomes row.

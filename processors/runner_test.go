@@ -407,7 +407,7 @@ func TestPanicDeadLetters(t *testing.T) {
 	h.waitOutcomes("panicky", "evt-boom", "dead/1")
 	h.waitOutcomes("panicky", "evt-1", "ok/1")
 	h.waitOutcomes("panicky", "evt-2", "ok/1")
-	if !rn.running() {
+	if !rn.Running() {
 		t.Fatal("Run returned after a handler panic")
 	}
 	h.publish(subjWebhook, "evt-3", "{}")
@@ -594,9 +594,9 @@ func TestGracefulDrain(t *testing.T) {
 		}
 		return nil
 	})
-	rn.cancel()
+	rn.Cancel()
 	close(release)
-	if err := rn.stop(); err != nil {
+	if err := rn.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	s, f := started.Load(), finished.Load()

@@ -140,19 +140,31 @@ func (e *Env) Messages(stream, filter string) []Msg {
 	e.T.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := e.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	ms, err := ReadStream(ctx, e.JS, stream, filter)
 	if err != nil {
-		e.T.Fatalf("pipelinetest: read %s: %v", stream, err)
+		e.T.Fatalf("pipelinetest: %v", err)
+	}
+	return ms
+}
+
+// ReadStream returns every message of stream whose subject matches filter,
+// in stream order (for tests whose streams are not an Env's, such as a
+// subprocess's server).
+func ReadStream(ctx context.Context, js jetstream.JetStream, stream, filter string) ([]Msg, error) {
+	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	info, err := c.Info(ctx)
 	if err != nil {
-		e.T.Fatalf("pipelinetest: read %s: %v", stream, err)
+		return nil, fmt.Errorf("read %s: %w", stream, err)
 	}
 	var out []Msg
 	for left := int(info.NumPending); left > 0; {
-		batch, err := c.FetchNoWait(min(left, 256))
+		// Fetch waits for the first delivery, which may trail Info.
+		batch, err := c.Fetch(min(left, 256), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			e.T.Fatalf("pipelinetest: read %s: %v", stream, err)
+			return nil, fmt.Errorf("read %s: %w", stream, err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -165,17 +177,14 @@ func (e *Env) Messages(stream, filter string) []Msg {
 			n++
 		}
 		if err := batch.Error(); err != nil {
-			e.T.Fatalf("pipelinetest: read %s: %v", stream, err)
+			return nil, fmt.Errorf("read %s: %w", stream, err)
 		}
-		if n == 0 {
-			time.Sleep(5 * time.Millisecond) // FetchNoWait may race the first delivery
-			if ctx.Err() != nil {
-				e.T.Fatalf("pipelinetest: read %s: %d messages missing", stream, left)
-			}
+		if n == 0 && ctx.Err() != nil {
+			return nil, fmt.Errorf("read %s: %d messages missing", stream, left)
 		}
 		left -= n
 	}
-	return out
+	return out, nil
 }
 
 // MessagesWithID returns the messages of stream matching filter whose

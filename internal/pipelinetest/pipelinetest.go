@@ -10,10 +10,9 @@
 // Typical use:
 //
 //	env := pipelinetest.New(t, pipelinetest.Options{})
-//	p, _ := contacts.New(env.Store, cfg)
-//	env.Start(p, boards.New(env.Store))
+//	env.Start(env.Must(contacts.New(env.Deps(), contacts.DefaultConfig()))...)
 //	wh := env.CreateWebhook("ws1", nil)
-//	res := env.PostWebhook(wh, body, pipelinetest.Post{Query: "wait=5s"})
+//	res := env.PostWebhook(wh, body, pipelinetest.WebhookPost{Query: "wait=5s"})
 //
 // Everything is torn down at test cleanup, runners first.
 package pipelinetest
@@ -83,12 +82,25 @@ type Options struct {
 	// LogLevel of the runners' and gateway's logs, written to the test log
 	// (nil: slog.LevelWarn).
 	LogLevel slog.Leveler
+	// Logs also receives every record of the env's log, whatever LogLevel
+	// says (its own Enabled decides), for tests that count or read log
+	// lines.
+	Logs slog.Handler
+	// NATSDir is the JetStream store directory (default: a fresh
+	// t.TempDir()); a test that restarts the server on the same store
+	// chooses it.
+	NATSDir string
+	// DB is a migrated database to use instead of a fresh one (a package
+	// that shares one database between its tests).
+	DB *pgxpool.Pool
 }
 
 // Env is one pipeline under test.
 type Env struct {
-	T        testing.TB
-	NATS     *server.Server
+	T    testing.TB
+	NATS *server.Server
+	// NATSDir is the server's store directory.
+	NATSDir  string
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	DB       *pgxpool.Pool
@@ -116,7 +128,14 @@ func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	e := &Env{T: t}
 	e.Log = TestLogger(t, opts.LogLevel)
-	e.NATS = streamstest.RunServer(t)
+	if opts.Logs != nil {
+		e.Log = slog.New(tee{e.Log.Handler(), opts.Logs})
+	}
+	e.NATSDir = opts.NATSDir
+	if e.NATSDir == "" {
+		e.NATSDir = t.TempDir()
+	}
+	e.NATS = streamstest.RunServerIn(t, e.NATSDir)
 	e.NC, e.JS = streamstest.Connect(t, e.NATS)
 	if opts.Streams != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -126,7 +145,10 @@ func New(t testing.TB, opts Options) *Env {
 			t.Fatalf("pipelinetest: streams: %v", err)
 		}
 	}
-	e.DB = pgtest.New(t)
+	e.DB = opts.DB
+	if e.DB == nil {
+		e.DB = pgtest.New(t)
+	}
 	e.Store = &processors.Store{DB: e.DB, JS: e.JS, NC: e.NC}
 	e.Webhooks = &webhooksdb.Webhooks{DB: e.DB}
 	if opts.NoGateway {
@@ -185,7 +207,7 @@ func New(t testing.TB, opts Options) *Env {
 	e.Client = e.HTTP.Client()
 	e.Client.Timeout = 30 * time.Second
 	if opts.ListenWebhooks {
-		e.listen()
+		e.ListenWebhooks()
 	}
 	return e
 }
@@ -207,7 +229,11 @@ func (e *Env) Must(b processors.Builder, err error) []processors.Processor {
 	return b.Processors()
 }
 
-func (e *Env) listen() {
+// ListenWebhooks runs the gateway cache's Postgres LISTEN until the test
+// ends, and returns once it listens: a webhook change made afterwards
+// reaches the gateway at once (Options.ListenWebhooks does it at New).
+func (e *Env) ListenWebhooks() {
+	e.T.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

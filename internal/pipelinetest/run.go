@@ -53,11 +53,8 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 			durable = p.Name
 		}
 		e.Eventually(10*time.Second, func() error {
-			select {
-			case err := <-rn.done:
-				rn.done <- err
-				return fmt.Errorf("runner returned early: %v", err)
-			default:
+			if !rn.Running() {
+				return fmt.Errorf("runner returned early: %v", rn.Stop())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -67,6 +64,10 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 	}
 	return rn
 }
+
+// Cancel ends the runner's context without waiting for it (Stop waits), so
+// a test can act while the runner drains.
+func (r *Run) Cancel() { r.cancel() }
 
 // Stop ends the runner and waits until its in-flight handlers finished.
 func (r *Run) Stop() error {
@@ -79,6 +80,18 @@ func (r *Run) Stop() error {
 		}
 	})
 	return r.err
+}
+
+// Running reports whether the runner is still running (Run has not
+// returned).
+func (r *Run) Running() bool {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return false
+	default:
+		return true
+	}
 }
 
 // DeleteConsumer removes a durable consumer (a replay from sequence 1 then
@@ -101,31 +114,38 @@ func (e *Env) WaitIdle(total time.Duration, stream, durable string) {
 	e.Eventually(total, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := e.JS.Consumer(ctx, stream, durable)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
-				stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
-		}
-		// The pending count of a consumer with several filters catches up
-		// with a publish asynchronously: also wait until the last message
-		// its filters match has been delivered.
-		last, err := lastMatching(ctx, e.JS, stream, info.Config)
-		if err != nil {
-			return err
-		}
-		if info.Delivered.Stream < last {
-			return fmt.Errorf("%s/%s: delivered up to %d, the stream holds a match at %d",
-				stream, durable, info.Delivered.Stream, last)
-		}
-		return nil
+		return ConsumerIdle(ctx, e.JS, stream, durable)
 	})
+}
+
+// ConsumerIdle reports (as an error) what a durable consumer still has to
+// do: nil once it has delivered everything in its stream and every delivery
+// was acknowledged or terminated.
+func ConsumerIdle(ctx context.Context, js jetstream.JetStream, stream, durable string) error {
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.NumPending > 0 || info.NumAckPending > 0 {
+		return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered; delivered up to %d, acknowledged up to %d)",
+			stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Stream, info.AckFloor.Stream)
+	}
+	// The pending count of a consumer with several filters catches up with
+	// a publish asynchronously: also wait until the last message its
+	// filters match has been delivered.
+	last, err := lastMatching(ctx, js, stream, info.Config)
+	if err != nil {
+		return err
+	}
+	if info.Delivered.Stream < last {
+		return fmt.Errorf("%s/%s: delivered up to %d, the stream holds a match at %d",
+			stream, durable, info.Delivered.Stream, last)
+	}
+	return nil
 }
 
 // lastMatching is the stream sequence of the last message a consumer's

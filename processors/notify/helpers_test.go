@@ -1,4 +1,4 @@
-package notify
+package notify_test
 
 import (
 	"bytes"
@@ -10,17 +10,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"mime"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -32,68 +29,48 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors/events"
+	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/projections/pgtest"
 	"github.com/hookstream/hookstream/streams"
-	"github.com/hookstream/hookstream/streams/streamstest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// env is pipelinetest's env without a gateway; logs are also kept (JSON,
+// debug and up) for tests that read them. pipelinetest imports the pipeline,
+// which imports this package: tests using env are the external package
+// notify_test.
 type env struct {
-	t     *testing.T
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	db    *pgxpool.Pool
-	store *processors.Store
-	logs  *lockedBuffer
-	log   *slog.Logger
+	*pipelinetest.Env
+	t    *testing.T
+	js   jetstream.JetStream
+	db   *pgxpool.Pool
+	logs *lockedBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ns := streamstest.RunServer(t)
-	nc, js := streamstest.Connect(t, ns)
-	db := pgtest.New(t)
 	logs := &lockedBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return &env{t: t, nc: nc, js: js, db: db, store: &processors.Store{DB: db, JS: js, NC: nc}, logs: logs, log: log}
+	pe := pipelinetest.New(t, pipelinetest.Options{NoGateway: true, NoWait: true, LogLevel: slog.LevelDebug,
+		Logs: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	return &env{Env: pe, t: t, js: pe.JS, db: pe.DB, logs: logs}
 }
 
 // start runs the notifier's processors until the test ends (or stop).
-func (e *env) start(cfg Config) (n *Notifier, stop func()) {
+func (e *env) start(cfg notify.Config) (n *notify.Notifier, stop func()) {
 	e.t.Helper()
-	n, err := New(processors.Deps{DB: e.db, JS: e.js, NC: e.nc, Log: e.log}, cfg)
+	n, err := notify.New(e.Deps(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &processors.Runner{JS: e.js, Outcomes: processors.PGOutcomes{DB: e.db}, Log: e.log}
-	done := make(chan error, 1)
-	procs := n.Processors()
-	go func() { done <- r.Run(ctx, procs...) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				e.t.Error("runner did not stop")
-			}
-		})
+	run := e.Start(n.Processors()...)
+	return n, func() {
+		if err := run.Stop(); err != nil {
+			e.t.Error(err)
+		}
 	}
-	e.t.Cleanup(stop)
-	for _, p := range procs {
-		durable := p.Name
-		testutil.CheckFor(e.t, 10*time.Second, 20*time.Millisecond, func() error {
-			_, err := e.js.Consumer(context.Background(), p.Stream, durable)
-			return err
-		})
-	}
-	return n, stop
 }
 
 // publish puts a domain event on EVENTS as the contacts/boards/payments
@@ -110,11 +87,7 @@ func (e *env) publish(subject, msgID, source, workspace string, body any) {
 	m.Header.Set(streams.HdrCausationID, source)
 	m.Header.Set(streams.HdrWorkspaceID, workspace)
 	m.Header.Set(streams.HdrReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := e.js.PublishMsg(ctx, m); err != nil {
-		e.t.Fatal(err)
-	}
+	e.Publish(m)
 }
 
 func contactEvent(src string, c events.Contact) events.ContactChanged {
@@ -130,28 +103,16 @@ func (e *env) publishContact(ws, src string, c events.Contact) {
 
 func (e *env) count(sql string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.db.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return e.Count(sql, args...)
 }
 
-func (e *env) addRule(r Rule) *Rule {
+func (e *env) addRule(r notify.Rule) *notify.Rule {
 	e.t.Helper()
-	out, err := (&Rules{DB: e.db}).Add(context.Background(), r)
+	out, err := (&notify.Rules{DB: e.db}).Add(context.Background(), r)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return out
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	defer func() { recover() }() // after the test ended
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 type lockedBuffer struct {
@@ -173,17 +134,6 @@ func (l *lockedBuffer) String() string {
 
 // --- a real SMTP server (emersion/go-smtp) ---------------------------------
 
-type mailMsg struct {
-	From    string
-	To      []string
-	TLS     bool
-	User    string
-	Subject string
-	Header  mail.Header
-	Text    string
-	HTML    string
-}
-
 type smtpServer struct {
 	Addr   string
 	CAPool *x509.CertPool
@@ -192,15 +142,15 @@ type smtpServer struct {
 	// Fail, when set, answers DATA with this error (e.g. a 451 or 554).
 	mu   sync.Mutex
 	fail *smtp.SMTPError
-	msgs []mailMsg
+	msgs []notify.MailMsg
 }
 
 func (s *smtpServer) setFail(e *smtp.SMTPError) { s.mu.Lock(); s.fail = e; s.mu.Unlock() }
 
-func (s *smtpServer) messages() []mailMsg {
+func (s *smtpServer) messages() []notify.MailMsg {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]mailMsg(nil), s.msgs...)
+	return append([]notify.MailMsg(nil), s.msgs...)
 }
 
 func newSMTPServer(t *testing.T) *smtpServer {
@@ -223,9 +173,9 @@ func newSMTPServer(t *testing.T) *smtpServer {
 	return srv
 }
 
-func (s *smtpServer) config() *SMTPConfig {
+func (s *smtpServer) config() *notify.SMTPConfig {
 	host, port, _ := net.SplitHostPort(s.Addr)
-	return &SMTPConfig{Host: host, Port: port, Username: s.User, Password: s.Pass, TLS: &tls.Config{RootCAs: s.CAPool}}
+	return &notify.SMTPConfig{Host: host, Port: port, Username: s.User, Password: s.Pass, TLS: &tls.Config{RootCAs: s.CAPool}}
 }
 
 type smtpSession struct {
@@ -275,7 +225,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if fail != nil {
 		return fail
 	}
-	m, err := parseMail(raw)
+	m, err := notify.ParseMail(raw)
 	if err != nil {
 		return &smtp.SMTPError{Code: 554, Message: "unparsable message: " + err.Error()}
 	}
@@ -289,55 +239,6 @@ func (s *smtpSession) Data(r io.Reader) error {
 
 func (s *smtpSession) Reset()        { s.from, s.to = "", nil }
 func (s *smtpSession) Logout() error { return nil }
-
-// parseMail checks the message the way a mail client reads it:
-// multipart/alternative with a text/plain and a text/html part.
-func parseMail(raw []byte) (*mailMsg, error) {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	out := &mailMsg{Header: msg.Header}
-	dec := new(mime.WordDecoder)
-	if out.Subject, err = dec.DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		return nil, err
-	}
-	if msg.Header.Get("MIME-Version") != "1.0" || msg.Header.Get("Date") == "" || msg.Header.Get("Message-ID") == "" {
-		return nil, errors.New("missing MIME-Version, Date or Message-ID")
-	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		return nil, fmt.Errorf("content type %q", msg.Header.Get("Content-Type"))
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart() // decodes quoted-printable
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(p)
-		if err != nil {
-			return nil, err
-		}
-		ct, cp, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		if cp["charset"] != "utf-8" {
-			return nil, fmt.Errorf("part %s charset %q", ct, cp["charset"])
-		}
-		switch ct {
-		case "text/plain":
-			out.Text = string(b)
-		case "text/html":
-			out.HTML = string(b)
-		}
-	}
-	if out.Text == "" || out.HTML == "" {
-		return nil, errors.New("want a text/plain and a text/html part")
-	}
-	return out, nil
-}
 
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
@@ -485,6 +386,6 @@ func (s *twilioServer) messages() []sms {
 	return append([]sms(nil), s.msgs...)
 }
 
-func (s *twilioServer) config() *TwilioConfig {
-	return &TwilioConfig{APIURL: s.Server.URL, AccountSID: testSID, AuthToken: testToken, From: testFrom}
+func (s *twilioServer) config() *notify.TwilioConfig {
+	return &notify.TwilioConfig{APIURL: s.Server.URL, AccountSID: testSID, AuthToken: testToken, From: testFrom}
 }

@@ -1,4 +1,4 @@
-package notify
+package notify_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
+	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -37,9 +38,9 @@ func TestChannelsRealProtocols(t *testing.T) {
 	ms := newSMTPServer(t)
 	sl := newSlackServer(t)
 	tw := newTwilioServer(t)
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindContactCreated, Channels: []string{ChannelLive, ChannelEmail, ChannelSlack}})
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindBoardAssigned, Board: "hot leads", Channels: []string{ChannelSMS, ChannelEmail}, HighPriority: true})
-	e.start(Config{SMTP: ms.config(), EmailFrom: "Hookstream <alerts@example.com>", EmailTo: []string{teamEmail},
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindContactCreated, Channels: []string{notify.ChannelLive, notify.ChannelEmail, notify.ChannelSlack}})
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindBoardAssigned, Board: "hot leads", Channels: []string{notify.ChannelSMS, notify.ChannelEmail}, HighPriority: true})
+	e.start(notify.Config{SMTP: ms.config(), EmailFrom: "Hookstream <alerts@example.com>", EmailTo: []string{teamEmail},
 		SlackURL: sl.URL(), Twilio: tw.config(), SMSTo: []string{teamPhone}, BatchWindow: 300 * time.Millisecond})
 
 	c := jane("ct_1")
@@ -122,8 +123,8 @@ func TestBatching(t *testing.T) {
 	e := newEnv(t)
 	sl := newSlackServer(t)
 	ms := newSMTPServer(t)
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindContactCreated, Channels: []string{ChannelSlack, ChannelEmail}})
-	_, stop := e.start(Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindContactCreated, Channels: []string{notify.ChannelSlack, notify.ChannelEmail}})
+	_, stop := e.start(notify.Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
 		BatchWindow: 2 * time.Second})
 	for i := range 12 {
 		src := fmt.Sprintf("wh:wh_test:%d", i)
@@ -186,10 +187,10 @@ func TestFailingChannelRetriedThenDeadLettered(t *testing.T) {
 	sl.setStatus(500)
 	ms := newSMTPServer(t)
 	tw := newTwilioServer(t)
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindContactCreated, Channels: []string{ChannelSlack, ChannelEmail, ChannelSMS}})
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindDLQ, Channels: []string{ChannelLive, ChannelSlack, ChannelEmail}})
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindContactCreated, Channels: []string{notify.ChannelSlack, notify.ChannelEmail, notify.ChannelSMS}})
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindDLQ, Channels: []string{notify.ChannelLive, notify.ChannelSlack, notify.ChannelEmail}})
 	start := time.Now()
-	e.start(Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
+	e.start(notify.Config{SlackURL: sl.URL(), SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail},
 		Twilio: tw.config(), SMSTo: []string{teamPhone}, BatchWindow: 200 * time.Millisecond, RetryBackoff: 300 * time.Millisecond})
 	e.publishContact("ws1", "wh:wh_test:1", jane("ct_1"))
 	e.publishContact("ws1", "wh:wh_test:2", jane("ct_2"))
@@ -262,13 +263,13 @@ func TestRestartLosesNothingAndSendsNothingTwice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ms := newSMTPServer(t)
-	e.addRule(Rule{WorkspaceID: "ws1", Event: KindContactCreated, Channels: []string{ChannelEmail}})
-	cfg := Config{SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail}, BatchWindow: time.Second}
+	e.addRule(notify.Rule{WorkspaceID: "ws1", Event: notify.KindContactCreated, Channels: []string{notify.ChannelEmail}})
+	cfg := notify.Config{SMTP: ms.config(), EmailFrom: "alerts@example.com", EmailTo: []string{teamEmail}, BatchWindow: time.Second}
 
 	// The SMTP server is down (451) while events arrive: deliveries wait
 	// for their retry. Then the process stops.
 	ms.setFail(&smtp.SMTPError{Code: 451, Message: "try later"})
-	_, stop := e.start(Config{SMTP: cfg.SMTP, EmailFrom: cfg.EmailFrom, EmailTo: cfg.EmailTo, BatchWindow: cfg.BatchWindow,
+	_, stop := e.start(notify.Config{SMTP: cfg.SMTP, EmailFrom: cfg.EmailFrom, EmailTo: cfg.EmailTo, BatchWindow: cfg.BatchWindow,
 		RetryBackoff: 2 * time.Second})
 	for i := range 3 {
 		e.publishContact("ws1", fmt.Sprintf("wh:wh_test:%d", i), jane(fmt.Sprintf("ct_%d", i)))
@@ -283,7 +284,7 @@ func TestRestartLosesNothingAndSendsNothingTwice(t *testing.T) {
 
 	// Restart with the server back: all three go out, once.
 	ms.setFail(nil)
-	_, stop = e.start(Config{SMTP: cfg.SMTP, EmailFrom: cfg.EmailFrom, EmailTo: cfg.EmailTo, BatchWindow: cfg.BatchWindow,
+	_, stop = e.start(notify.Config{SMTP: cfg.SMTP, EmailFrom: cfg.EmailFrom, EmailTo: cfg.EmailTo, BatchWindow: cfg.BatchWindow,
 		RetryBackoff: 100 * time.Millisecond})
 	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if n := e.count(`SELECT count(*) FROM notifications WHERE status='sent' AND attempts=2`); n != 3 {
@@ -323,10 +324,10 @@ func TestDeadLetterAndPaymentRules(t *testing.T) {
 	e := newEnv(t)
 	tw := newTwilioServer(t)
 	min := int64(100000)
-	e.addRule(Rule{WorkspaceID: "default", Event: "payment.succeeded", MinAmount: &min, Currency: "usd", Channels: []string{ChannelSMS}, HighPriority: true})
-	e.addRule(Rule{WorkspaceID: "default", Event: "payment.*", Channels: []string{ChannelLive, ChannelEmail}})
-	e.addRule(Rule{WorkspaceID: "default", Event: KindDLQ, Channels: []string{ChannelLive, ChannelSMS}})
-	e.start(Config{Twilio: tw.config(), SMSTo: []string{teamPhone}, BatchWindow: 100 * time.Millisecond})
+	e.addRule(notify.Rule{WorkspaceID: "default", Event: "payment.succeeded", MinAmount: &min, Currency: "usd", Channels: []string{notify.ChannelSMS}, HighPriority: true})
+	e.addRule(notify.Rule{WorkspaceID: "default", Event: "payment.*", Channels: []string{notify.ChannelLive, notify.ChannelEmail}})
+	e.addRule(notify.Rule{WorkspaceID: "default", Event: notify.KindDLQ, Channels: []string{notify.ChannelLive, notify.ChannelSMS}})
+	e.start(notify.Config{Twilio: tw.config(), SMSTo: []string{teamPhone}, BatchWindow: 100 * time.Millisecond})
 
 	pay := func(id string, amount int64) events.Payment {
 		return events.Payment{Origin: events.Origin{SourceEventID: "stripe:" + id, Source: "stripe", ReceivedAt: time.Now()},
@@ -386,7 +387,7 @@ func TestDeadLetterAndPaymentRules(t *testing.T) {
 func TestLiveFeedOnTheStream(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.start(Config{})
+	e.start(notify.Config{})
 	for i := range 3 {
 		e.publishContact("ws1", fmt.Sprintf("wh:wh_test:%d", i), jane(fmt.Sprintf("ct_%d", i)))
 	}
@@ -395,11 +396,11 @@ func TestLiveFeedOnTheStream(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		si, err := s.Info(context.Background(), jetstream.WithSubjectFilter(LiveSubject))
+		si, err := s.Info(context.Background(), jetstream.WithSubjectFilter(notify.LiveSubject))
 		if err != nil {
 			return err
 		}
-		if si.State.Subjects[LiveSubject] != 3 {
+		if si.State.Subjects[notify.LiveSubject] != 3 {
 			return fmt.Errorf("%v", si.State.Subjects)
 		}
 		return nil

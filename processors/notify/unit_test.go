@@ -79,7 +79,7 @@ func TestRenderingEscapesAndBounds(t *testing.T) {
 	if strings.Contains(hdr, "\r\nBcc:") {
 		t.Errorf("header injection:\n%s", hdr)
 	}
-	m, err := parseMail(msg)
+	m, err := ParseMail(msg)
 	if err != nil {
 		t.Fatal(err)
 	}

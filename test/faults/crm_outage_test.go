@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/internal/testutil"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -109,7 +110,7 @@ func TestCRMOutage(t *testing.T) {
 		if n := crm.createdCount(); n < crmLeads {
 			return fmt.Errorf("%d of %d leads created in the CRM", n, crmLeads)
 		}
-		return consumerIdle(ctx, js, streams.StreamEvents, "crm")
+		return pipelinetest.ConsumerIdle(ctx, js, streams.StreamEvents, "crm")
 	})
 	deliveredAt := time.Now()
 

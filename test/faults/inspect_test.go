@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections"
 	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
@@ -45,53 +45,14 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 	return pool
 }
 
-// storedMsg is one stream message.
-type storedMsg struct {
-	Subject string
-	Seq     uint64
-	Header  nats.Header
-	Data    []byte
-}
-
 // readStream returns every message of stream matching filter, in order.
-func readStream(t *testing.T, js jetstream.JetStream, stream, filter string) []storedMsg {
+func readStream(t *testing.T, js jetstream.JetStream, stream, filter string) []pipelinetest.Msg {
 	t.Helper()
-	ctx := ctxFor(t, 20*time.Second)
-	c, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	ms, err := pipelinetest.ReadStream(ctxFor(t, 20*time.Second), js, stream, filter)
 	if err != nil {
-		t.Fatalf("read %s: %v", stream, err)
+		t.Fatal(err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatalf("read %s: %v", stream, err)
-	}
-	var out []storedMsg
-	for left := int(info.NumPending); left > 0; {
-		batch, err := c.Fetch(min(left, 256), jetstream.FetchMaxWait(time.Second)) // waits for the first delivery
-		if err != nil {
-			t.Fatalf("read %s: %v", stream, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			md, _ := m.Metadata()
-			var seq uint64
-			if md != nil {
-				seq = md.Sequence.Stream
-			}
-			out = append(out, storedMsg{Subject: m.Subject(), Seq: seq, Header: m.Headers(), Data: m.Data()})
-			n++
-		}
-		if err := batch.Error(); err != nil {
-			t.Fatalf("read %s: %v", stream, err)
-		}
-		if n == 0 {
-			if ctx.Err() != nil {
-				t.Fatalf("read %s: %d messages missing", stream, left)
-			}
-		}
-		left -= n
-	}
-	return out
+	return ms
 }
 
 // msgIDs counts the messages of stream matching filter by Nats-Msg-Id.
@@ -102,23 +63,6 @@ func msgIDs(t *testing.T, js jetstream.JetStream, stream, filter string) map[str
 		out[m.Header.Get(streams.HdrMsgID)]++
 	}
 	return out
-}
-
-// consumerIdle reports (as an error) what a durable consumer still has to do.
-func consumerIdle(ctx context.Context, js jetstream.JetStream, stream, durable string) error {
-	c, err := js.Consumer(ctx, stream, durable)
-	if err != nil {
-		return err
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.NumPending > 0 || info.NumAckPending > 0 {
-		return fmt.Errorf("%s/%s: %d pending, %d unacknowledged (%d redelivered)",
-			stream, durable, info.NumPending, info.NumAckPending, info.NumRedelivered)
-	}
-	return nil
 }
 
 // checkInIngest fails the test unless every accepted event is in INGEST
@@ -166,9 +110,9 @@ func checkProjectedOnce(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool
 		}
 		if n < len(ingest) {
 			return fmt.Errorf("%d of %d leads projected; %w", n, len(ingest),
-				consumerIdle(ctx, js, streams.StreamIngest, "contacts"))
+				pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, "contacts"))
 		}
-		return consumerIdle(ctx, js, streams.StreamIngest, "contacts")
+		return pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, "contacts")
 	})
 
 	rows, err := pool.Query(ctx, `SELECT event_id FROM leads WHERE webhook_id=$1`, h.ID)

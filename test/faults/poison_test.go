@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -136,10 +137,10 @@ func TestPoisonMessage(t *testing.T) {
 				return fmt.Errorf("faultpanic has not handled %s", ev)
 			}
 		}
-		if err := consumerIdle(ctx, js, streams.StreamIngest, proc.Name); err != nil {
+		if err := pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, proc.Name); err != nil {
 			return err
 		}
-		return consumerIdle(ctx, js, streams.StreamIngest, "contacts")
+		return pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, "contacts")
 	})
 	select {
 	case err := <-ran:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -83,7 +84,7 @@ func TestRetention(t *testing.T) {
 		if c := leads(); c != n {
 			return fmt.Errorf("%d of %d leads", c, n)
 		}
-		return consumerIdle(ctx, js, streams.StreamIngest, "contacts")
+		return pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, "contacts")
 	})
 	// Acknowledged, still there (unless the machine was too slow to look
 	// before they aged out).
@@ -121,7 +122,7 @@ func TestRetention(t *testing.T) {
 		if st != "duplicate" {
 			return fmt.Errorf("latest contacts outcome %q", st)
 		}
-		return consumerIdle(ctx, js, streams.StreamIngest, "contacts")
+		return pipelinetest.ConsumerIdle(ctx, js, streams.StreamIngest, "contacts")
 	})
 	if c := leads(); c != n {
 		t.Errorf("%d leads after a retry outside the dedup window, want %d", c, n)
