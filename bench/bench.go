@@ -156,7 +156,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, err
 	}
 	// The private cluster runs as the postgres user when we are root.
-	os.Chmod(dir, 0o755)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
 	e := &env{o: o, p: p, dir: dir}
 	defer func() {
 		e.close()
@@ -236,7 +238,7 @@ func (e *env) binary(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/hookstream/hookstream/cmd/hookstream")
 	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, b)
+		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
 	return out, nil
 }
@@ -579,8 +581,10 @@ func (e *env) endToEnd(ctx context.Context, res *Results, bin string) error {
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	sub.SetPendingLimits(-1, -1)
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return err
+	}
 	if err := nc.Flush(); err != nil {
 		return err
 	}
@@ -733,7 +737,10 @@ func (e *env) projection(ctx context.Context, res *Results) error {
 	defer func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e.logf("the contacts runner stopped: %v", err)
+			}
 		case <-time.After(60 * time.Second):
 			e.logf("the contacts runner did not stop within 60s")
 		}
@@ -800,7 +807,7 @@ func (e *env) waitDrained(ctx context.Context, js jetstream.JetStream, done chan
 		select {
 		case err := <-done:
 			done <- err
-			return false, fmt.Errorf("runner stopped: %v", err)
+			return false, fmt.Errorf("runner stopped: %w", err)
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,7 +94,9 @@ func (e *env) database(ctx context.Context, name string) (string, *pgxpool.Pool,
 		return "", nil, err
 	}
 	defer conn.Close(ctx)
-	conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		return "", nil, fmt.Errorf("drop database %s: %w", name, err)
+	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
@@ -104,7 +105,7 @@ func (e *env) database(ctx context.Context, name string) (string, *pgxpool.Pool,
 		e.closers = append(e.closers, func() {
 			c, err := pgx.Connect(context.Background(), e.admin)
 			if err == nil {
-				c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+				_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") // best effort at exit
 				c.Close(context.Background())
 			}
 		})
@@ -211,7 +212,7 @@ func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) (uint6
 
 // freeAddr returns a loopback address with a port nobody listens on.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -235,7 +236,8 @@ func (e *env) start(name, bin string, args []string, extraEnv ...string) (*proc,
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	// Not CommandContext: a child is stopped by stop(), with SIGTERM first.
+	cmd := exec.Command(bin, args...) //nolint:noctx // see above
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -265,11 +267,11 @@ func (p *proc) stop() {
 	if p.exited() {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM) // it may have just exited; done says
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
 }
@@ -290,9 +292,13 @@ func waitHTTP(ctx context.Context, p *proc, addr, path string, limit time.Durati
 	deadline := time.Now().Add(limit)
 	for i := 0; time.Now().Before(deadline); i++ {
 		if p.exited() {
-			return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.tail())
+			return fmt.Errorf("%s exited: %w\n%s", p.name, p.err, p.tail())
 		}
-		resp, err := c.Get("http://" + addr + path)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -361,5 +367,3 @@ func (s *rssSampler) finish() (int64, int64) {
 	hwm, _ := procStatusKB(s.pid, "VmHWM")
 	return s.max, hwm
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

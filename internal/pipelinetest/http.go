@@ -60,7 +60,7 @@ func (e *Env) Do(req *http.Request) *Response {
 // Post sends a POST to the gateway path (with its query, if any).
 func (e *Env) Post(pathAndQuery, contentType string, body []byte, h http.Header) *Response {
 	e.T.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.HTTP.URL+pathAndQuery, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(e.T.Context(), http.MethodPost, e.HTTP.URL+pathAndQuery, bytes.NewReader(body))
 	if err != nil {
 		e.T.Fatalf("pipelinetest: %v", err)
 	}

@@ -46,7 +46,11 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 	ctx, cancel := context.WithCancel(context.Background())
 	rn := &Run{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- r.Run(ctx, procs...) }()
-	e.T.Cleanup(func() { rn.Stop() })
+	e.T.Cleanup(func() {
+		if err := rn.Stop(); err != nil {
+			e.T.Errorf("pipelinetest: runner: %v", err)
+		}
+	})
 	for _, p := range procs {
 		durable := p.Durable
 		if durable == "" {
@@ -54,7 +58,7 @@ func (e *Env) StartRunner(r *processors.Runner, procs ...processors.Processor) *
 		}
 		e.Eventually(10*time.Second, func() error {
 			if !rn.Running() {
-				return fmt.Errorf("runner returned early: %v", rn.Stop())
+				return fmt.Errorf("runner returned early: %w", rn.Stop())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

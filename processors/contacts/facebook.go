@@ -88,8 +88,7 @@ func (h *handler) graphGet(ctx context.Context, id string) ([]byte, error) {
 			Code    int    `json:"code"`
 		} `json:"error"`
 	}
-	json.Unmarshal(body, &ge)
-	if ge.Error.Code == 100 { // object does not exist / no permission to it
+	if json.Unmarshal(body, &ge) == nil && ge.Error.Code == 100 { // object does not exist / no permission to it
 		return nil, processors.Reject(fmt.Errorf("facebook lead %s: %s", id, ge.Error.Message))
 	}
 	return nil, fmt.Errorf("graph API answered %d: %s", resp.StatusCode, ge.Error.Message)

@@ -234,7 +234,7 @@ func ParseAmount(s, currency string) (int64, error) {
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("amount %q: %v", s, err)
+		return 0, fmt.Errorf("amount %q: %w", s, err)
 	}
 	f, err := strconv.ParseInt(frac, 10, 64)
 	if err != nil || w < 0 {
