@@ -57,19 +57,14 @@ type Config struct {
 	// APIVersion (CRM_API_VERSION) is sent as X-API-Version. Default
 	// DefaultAPIVersion.
 	APIVersion string
-	// Timeout bounds one call (CRM_TIMEOUT). Default 10 s.
-	Timeout time.Duration
+	// Settings bound one call and shape the circuit breaker (CRM_TIMEOUT,
+	// CRM_BREAKER_THRESHOLD, CRM_BREAKER_COOLDOWN).
+	outbound.Settings
 	// HTTP, optional, replaces the client built from Timeout (its Timeout
 	// must be set).
 	HTTP *http.Client
-	// BreakerThreshold consecutive transient failures open the circuit
-	// (CRM_BREAKER_THRESHOLD). Default 5.
-	BreakerThreshold int
-	// BreakerCooldown is how long it stays open before one probe
-	// (CRM_BREAKER_COOLDOWN). Default 30 s.
-	BreakerCooldown time.Duration
-	// Breaker, optional, replaces the breaker built from the two above
-	// (tests, metrics).
+	// Breaker, optional, replaces the breaker built from Settings (tests,
+	// metrics).
 	Breaker *outbound.Breaker
 	// LeadWaitAttempts: a purchase whose lead is known but not synced to the
 	// CRM yet is retried until this delivery attempt, so the CRM sees the
@@ -93,9 +88,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		APIVersion:       DefaultAPIVersion,
-		Timeout:          10 * time.Second,
-		BreakerThreshold: 5,
-		BreakerCooldown:  30 * time.Second,
+		Settings:         outbound.DefaultSettings(),
 		LeadWaitAttempts: 3,
 		LeadWaitDelay:    2 * time.Second,
 		Concurrency:      4,
@@ -122,12 +115,10 @@ func (c Config) Validate() error {
 		return errors.New("crm: API version required")
 	case strings.ContainsAny(c.APIKey, "\r\n"):
 		return errors.New("crm: CRM_API_KEY contains a line break")
-	case c.HTTP == nil && c.Timeout <= 0:
-		return errors.New("crm: timeout must be positive")
 	case c.HTTP != nil && c.HTTP.Timeout <= 0:
 		return errors.New("crm: the HTTP client needs a timeout")
-	case c.Breaker == nil && (c.BreakerThreshold < 1 || c.BreakerCooldown <= 0):
-		return errors.New("crm: breaker threshold and cooldown must be positive")
+	case (c.HTTP == nil || c.Breaker == nil) && c.Settings.Validate() != nil:
+		return fmt.Errorf("crm: %w", c.Settings.Validate())
 	case c.LeadWaitAttempts < 1 || c.LeadWaitDelay < 0:
 		return errors.New("crm: LeadWaitAttempts must be at least 1 and LeadWaitDelay not negative")
 	case c.Concurrency < 1 || c.MaxDeliver < 1:
@@ -156,7 +147,7 @@ func New(deps processors.Deps, cfg Config) (*CRM, error) {
 	}
 	b := cfg.Breaker
 	if b == nil {
-		b = outbound.NewBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, nil)
+		b = cfg.Settings.Breaker()
 	}
 	if err := outbound.RegisterBreaker(deps.Metrics, Name, b); err != nil {
 		return nil, err

@@ -63,16 +63,10 @@ type Config struct {
 	// debug mode are validated only, never recorded by GA4: a replay after
 	// turning debug off sends them for real (GA4_DEBUG).
 	Debug bool
-	// Timeout bounds one call. Default 10 s.
-	Timeout time.Duration
-	// BreakerThreshold consecutive transient failures open the circuit
-	// (GA4_BREAKER_THRESHOLD). Default 5.
-	BreakerThreshold int
-	// BreakerCooldown is how long it stays open before one probe
-	// (GA4_BREAKER_COOLDOWN). Default 30 s.
-	BreakerCooldown time.Duration
-	// Client, optional, replaces the client built from the three above
-	// (tests).
+	// Settings bound one call and shape the circuit breaker
+	// (GA4_BREAKER_THRESHOLD, GA4_BREAKER_COOLDOWN).
+	outbound.Settings
+	// Client, optional, replaces the client built from Settings (tests).
 	Client *outbound.Client
 	// Concurrency bounds handlers running at once. Default 8.
 	Concurrency int
@@ -85,23 +79,20 @@ type Config struct {
 // DefaultConfig returns the defaults (not configured: no credentials).
 func DefaultConfig() Config {
 	return Config{
-		Endpoint:         DefaultEndpoint,
-		Timeout:          10 * time.Second,
-		BreakerThreshold: 5,
-		BreakerCooldown:  30 * time.Second,
-		Concurrency:      8,
-		MaxDeliver:       10,
-		Now:              time.Now,
+		Endpoint:    DefaultEndpoint,
+		Settings:    outbound.DefaultSettings(),
+		Concurrency: 8,
+		MaxDeliver:  10,
+		Now:         time.Now,
 	}
 }
 
-// outboundClient is Client, or a client built from Timeout and the breaker
-// settings.
+// outboundClient is Client, or a client built from Settings.
 func (c Config) outboundClient() *outbound.Client {
 	if c.Client != nil {
 		return c.Client
 	}
-	return outbound.New(Name, c.Timeout, outbound.NewBreaker(c.BreakerThreshold, c.BreakerCooldown, nil))
+	return c.Settings.Client(Name)
 }
 
 // Configured reports whether events are sent (both credentials are set).
@@ -116,8 +107,10 @@ func (c Config) Validate() error {
 	if (c.MeasurementID == "") != (c.APISecret == "") {
 		errs = append(errs, errors.New("ga4: GA4_MEASUREMENT_ID and GA4_API_SECRET must be set together"))
 	}
-	if c.Client == nil && (c.Timeout <= 0 || c.BreakerThreshold < 1 || c.BreakerCooldown <= 0) {
-		errs = append(errs, errors.New("ga4: timeout, breaker threshold and breaker cooldown must be positive"))
+	if c.Client == nil {
+		if err := c.Settings.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("ga4: %w", err))
+		}
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("ga4: a clock is required"))

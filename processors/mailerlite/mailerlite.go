@@ -64,16 +64,10 @@ type Config struct {
 	// Limiter, when set, replaces the one built from RateLimit/RateWindow
 	// (to share one between processors of a process).
 	Limiter *Limiter
-	// Timeout bounds one call. Default 10 s.
-	Timeout time.Duration
-	// BreakerThreshold consecutive transient failures open the circuit
-	// (MAILERLITE_BREAKER_THRESHOLD). Default 5.
-	BreakerThreshold int
-	// BreakerCooldown is how long it stays open before one probe
-	// (MAILERLITE_BREAKER_COOLDOWN). Default 30 s.
-	BreakerCooldown time.Duration
-	// Client, optional, replaces the client built from the three above
-	// (tests).
+	// Settings bound one call and shape the circuit breaker
+	// (MAILERLITE_BREAKER_THRESHOLD, MAILERLITE_BREAKER_COOLDOWN).
+	outbound.Settings
+	// Client, optional, replaces the client built from Settings (tests).
 	Client *outbound.Client
 	// Concurrency bounds handlers running at once per consumer. Default 4
 	// (the limiter, not parallelism, sets the pace).
@@ -91,22 +85,19 @@ func DefaultConfig() Config {
 		SubscriberStatus: StatusActive,
 		RateLimit:        120,
 		RateWindow:       time.Minute,
-		Timeout:          10 * time.Second,
-		BreakerThreshold: 5,
-		BreakerCooldown:  30 * time.Second,
+		Settings:         outbound.DefaultSettings(),
 		Concurrency:      4,
 		MaxDeliver:       10,
 		Now:              time.Now,
 	}
 }
 
-// outboundClient is Client, or a client built from Timeout and the breaker
-// settings.
+// outboundClient is Client, or a client built from Settings.
 func (c Config) outboundClient() *outbound.Client {
 	if c.Client != nil {
 		return c.Client
 	}
-	return outbound.New(Name, c.Timeout, outbound.NewBreaker(c.BreakerThreshold, c.BreakerCooldown, nil))
+	return c.Settings.Client(Name)
 }
 
 // Configured reports whether API calls are made (an API key is set).
@@ -126,8 +117,10 @@ func (c Config) Validate() error {
 	if c.Limiter == nil && (c.RateLimit < 1 || c.RateWindow <= 0) {
 		errs = append(errs, errors.New("mailerlite: rate limit must be ≥ 1 per positive window"))
 	}
-	if c.Client == nil && (c.Timeout <= 0 || c.BreakerThreshold < 1 || c.BreakerCooldown <= 0) {
-		errs = append(errs, errors.New("mailerlite: timeout, breaker threshold and breaker cooldown must be positive"))
+	if c.Client == nil {
+		if err := c.Settings.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("mailerlite: %w", err))
+		}
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("mailerlite: a clock is required"))
