@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookstream/hookstream/projections/ledger"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -33,17 +34,9 @@ type Tx struct {
 	processor string
 	m         *Message
 	results   [][]byte
-	emitted   []outboxRow
-}
-
-// outboxRow is one emitted event, kept in memory too so the common path
-// publishes it after commit without reading it back.
-type outboxRow struct {
-	id      int64
-	subject string
-	msgID   string
-	headers map[string]string
-	body    []byte
+	// emitted are the outbox rows written, kept in memory too so the
+	// common path publishes them after commit without reading them back.
+	emitted []ledger.Emitted
 }
 
 // Emit queues a domain event, published after commit with msgID as its
@@ -55,15 +48,12 @@ func (t *Tx) Emit(ctx context.Context, subject, msgID string, body any) error {
 	if err != nil {
 		return err
 	}
-	h := emitHeaders(t.m)
-	hb, _ := json.Marshal(h)
-	var id int64
-	err = t.QueryRow(ctx, `INSERT INTO outbox (processor, event_id, subject, msg_id, headers, body)
-		VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`, t.processor, t.m.EventID, subject, msgID, hb, b).Scan(&id)
-	if err == nil {
-		t.emitted = append(t.emitted, outboxRow{id: id, subject: subject, msgID: msgID, headers: h, body: b})
+	e := ledger.Emitted{EventID: t.m.EventID, Subject: subject, MsgID: msgID, Headers: emitHeaders(t.m), Body: b}
+	if err := ledger.InsertOutbox(ctx, t, t.processor, &e); err != nil {
+		return err
 	}
-	return err
+	t.emitted = append(t.emitted, e)
+	return nil
 }
 
 // emitHeaders are the headers of an event emitted because of m: the source
@@ -91,12 +81,11 @@ func (t *Tx) Result(ctx context.Context, body any) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.Exec(ctx, `INSERT INTO results (event_id, processor, body) VALUES ($1,$2,$3)
-		ON CONFLICT (event_id, processor) DO UPDATE SET body = EXCLUDED.body`, SourceEventID(t.m), t.processor, b)
-	if err == nil {
-		t.results = append(t.results, b)
+	if err := ledger.PutResult(ctx, t, SourceEventID(t.m), t.processor, b); err != nil {
+		return err
 	}
-	return err
+	t.results = append(t.results, b)
+	return nil
 }
 
 // SourceEventID is the id of the ingest event a message derives from: its
@@ -120,7 +109,7 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 		return shared.apply(ctx, processor, m, fn)
 	}
 	var results [][]byte
-	var emitted []outboxRow
+	var emitted []ledger.Emitted
 	work := func(tx pgx.Tx) error {
 		t := &Tx{Tx: tx, processor: processor, m: m}
 		if err := fn(ctx, t); err != nil {
@@ -161,16 +150,7 @@ func (s *Store) FlushOutbox(ctx context.Context, processor string, eventIDs ...s
 	if len(eventIDs) == 0 {
 		return nil
 	}
-	rows, err := s.DB.Query(ctx, `SELECT id, subject, msg_id, headers, body FROM outbox
-		WHERE processor = $1 AND event_id = ANY($2) ORDER BY id`, processor, eventIDs)
-	if err != nil {
-		return err
-	}
-	rs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
-		var r outboxRow
-		err := row.Scan(&r.id, &r.subject, &r.msgID, &r.headers, &r.body)
-		return r, err
-	})
+	rs, err := ledger.PendingOutbox(ctx, s.DB, processor, eventIDs)
 	if err != nil {
 		return err
 	}
@@ -178,7 +158,7 @@ func (s *Store) FlushOutbox(ctx context.Context, processor string, eventIDs ...s
 }
 
 // publish sends outbox rows (waiting for every PubAck), then deletes them.
-func (s *Store) publish(ctx context.Context, rs []outboxRow) error {
+func (s *Store) publish(ctx context.Context, rs []ledger.Emitted) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -187,25 +167,24 @@ func (s *Store) publish(ctx context.Context, rs []outboxRow) error {
 	}
 	ids := make([]int64, len(rs))
 	for i, r := range rs {
-		ids[i] = r.id
+		ids[i] = r.ID
 	}
-	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids)
-	return err
+	return ledger.DeleteOutbox(ctx, s.DB, ids)
 }
 
 // publishRows sends outbox rows asynchronously, in order, and waits for
 // every PubAck.
-func (s *Store) publishRows(ctx context.Context, rs []outboxRow) error {
+func (s *Store) publishRows(ctx context.Context, rs []ledger.Emitted) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(rs))
 	for _, r := range rs {
-		msg := nats.NewMsg(r.subject)
-		msg.Data = r.body
-		for k, v := range r.headers {
+		msg := nats.NewMsg(r.Subject)
+		msg.Data = r.Body
+		for k, v := range r.Headers {
 			if v != "" {
 				msg.Header.Set(k, v)
 			}
 		}
-		msg.Header.Set(streams.HdrMsgID, r.msgID)
+		msg.Header.Set(streams.HdrMsgID, r.MsgID)
 		f, err := s.JS.PublishMsgAsync(msg)
 		if err != nil {
 			return err

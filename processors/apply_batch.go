@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/projections/ledger"
 )
 
 // BatchTx is the transaction ApplyBatch's fn projects in, for several
@@ -14,8 +16,7 @@ import (
 type BatchTx struct {
 	pgx.Tx
 	processor string
-	emitted   []outboxRow
-	emitters  []*Message // emitted[i] is because of emitters[i]
+	emitted   []ledger.Emitted
 	results   map[*Message][]byte
 	order     []*Message // results in the order first given
 }
@@ -26,8 +27,8 @@ func (t *BatchTx) Emit(m *Message, subject, msgID string, body any) error {
 	if err != nil {
 		return err
 	}
-	t.emitted = append(t.emitted, outboxRow{subject: subject, msgID: msgID, headers: emitHeaders(m), body: b})
-	t.emitters = append(t.emitters, m)
+	t.emitted = append(t.emitted, ledger.Emitted{EventID: m.EventID, Subject: subject, MsgID: msgID,
+		Headers: emitHeaders(m), Body: b})
 	return nil
 }
 
@@ -68,23 +69,8 @@ func (s *Store) ApplyBatch(ctx context.Context, processor string, ms []*Message,
 		for i, m := range ms {
 			ids[i], seqs[i] = m.EventID, int64(m.StreamSeq)
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
-			SELECT $1, e, s FROM unnest($2::text[], $3::bigint[]) AS u(e, s)
-			ON CONFLICT DO NOTHING RETURNING event_id`, processor, ids, seqs)
+		inserted, err := ledger.MarkProcessedBatch(ctx, tx, processor, ids, seqs)
 		if err != nil {
-			return err
-		}
-		inserted := map[string]bool{}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			inserted[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for i, m := range ms {
@@ -143,13 +129,7 @@ func (s *Store) ApplyBatch(ctx context.Context, processor string, ms []*Message,
 // write stores the batch's outbox rows (COPY) and results (one upsert).
 func (t *BatchTx) write(ctx context.Context) error {
 	if len(t.emitted) > 0 {
-		rows := make([][]any, len(t.emitted))
-		for i, r := range t.emitted {
-			hb, _ := json.Marshal(r.headers)
-			rows[i] = []any{t.processor, t.emitters[i].EventID, r.subject, r.msgID, string(hb), r.body}
-		}
-		if _, err := t.CopyFrom(ctx, pgx.Identifier{"outbox"},
-			[]string{"processor", "event_id", "subject", "msg_id", "headers", "body"}, pgx.CopyFromRows(rows)); err != nil {
+		if err := ledger.CopyOutbox(ctx, t, t.processor, t.emitted); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
 	}
@@ -159,9 +139,7 @@ func (t *BatchTx) write(ctx context.Context) error {
 		for i, m := range t.order {
 			ids[i], bodies[i] = SourceEventID(m), string(t.results[m])
 		}
-		if _, err := t.Exec(ctx, `INSERT INTO results (event_id, processor, body)
-			SELECT e, $1, b::jsonb FROM unnest($2::text[], $3::text[]) AS u(e, b)
-			ON CONFLICT (event_id, processor) DO UPDATE SET body = EXCLUDED.body`, t.processor, ids, bodies); err != nil {
+		if err := ledger.PutResults(ctx, t, t.processor, ids, bodies); err != nil {
 			return fmt.Errorf("results: %w", err)
 		}
 	}
@@ -170,9 +148,7 @@ func (t *BatchTx) write(ctx context.Context) error {
 
 // deleteOutbox removes the published outbox rows of the messages at idx.
 func (s *Store) deleteOutbox(ctx context.Context, processor string, ms []*Message, idx []int) error {
-	_, err := s.DB.Exec(ctx, `DELETE FROM outbox WHERE processor = $1 AND event_id = ANY($2)`,
-		processor, eventIDs(ms, idx))
-	return err
+	return ledger.DeleteOutboxOf(ctx, s.DB, processor, eventIDs(ms, idx))
 }
 
 func eventIDs(ms []*Message, idx []int) []string {

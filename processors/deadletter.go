@@ -12,17 +12,20 @@ import (
 	"github.com/hookstream/hookstream/streams"
 )
 
-// Dead-letter headers (besides the original message's own).
+// Dead-letter headers, as streams names them.
+//
+// Deprecated: use the streams constants; these remain for callers not yet
+// moved.
 const (
-	HdrDLQEventID   = "Hs-Dlq-Event-Id"
-	HdrDLQProcessor = "Hs-Dlq-Processor"
-	HdrDLQSubject   = "Hs-Dlq-Subject"
-	HdrDLQStream    = "Hs-Dlq-Stream"
-	HdrDLQSeq       = "Hs-Dlq-Seq"
-	HdrDLQError     = "Hs-Dlq-Error"
-	HdrDLQAttempts  = "Hs-Dlq-Attempts"
-	HdrDLQStatus    = "Hs-Dlq-Status"
-	HdrDLQAt        = "Hs-Dlq-At"
+	HdrDLQEventID   = streams.HdrDLQEventID
+	HdrDLQProcessor = streams.HdrDLQProcessor
+	HdrDLQSubject   = streams.HdrDLQSubject
+	HdrDLQStream    = streams.HdrDLQStream
+	HdrDLQSeq       = streams.HdrDLQSeq
+	HdrDLQError     = streams.HdrDLQError
+	HdrDLQAttempts  = streams.HdrDLQAttempts
+	HdrDLQStatus    = streams.HdrDLQStatus
+	HdrDLQAt        = streams.HdrDLQAt
 )
 
 // dlq is where one processor's dead letters go.
@@ -48,15 +51,15 @@ func (q dlq) publish(m *Message, d *delivery) error {
 		dm.Header[k] = v
 	}
 	dm.Header.Set(streams.HdrMsgID, "dlq:"+q.durable+":"+m.Stream+":"+strconv.FormatUint(m.StreamSeq, 10))
-	dm.Header.Set(HdrDLQEventID, m.EventID)
-	dm.Header.Set(HdrDLQProcessor, q.processor)
-	dm.Header.Set(HdrDLQSubject, m.Subject)
-	dm.Header.Set(HdrDLQStream, m.Stream)
-	dm.Header.Set(HdrDLQSeq, strconv.FormatUint(m.StreamSeq, 10))
-	dm.Header.Set(HdrDLQError, textcut.Bytes(d.err.Error(), 4000))
-	dm.Header.Set(HdrDLQAttempts, strconv.Itoa(m.Attempt))
-	dm.Header.Set(HdrDLQStatus, d.status)
-	dm.Header.Set(HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
+	dm.Header.Set(streams.HdrDLQEventID, m.EventID)
+	dm.Header.Set(streams.HdrDLQProcessor, q.processor)
+	dm.Header.Set(streams.HdrDLQSubject, m.Subject)
+	dm.Header.Set(streams.HdrDLQStream, m.Stream)
+	dm.Header.Set(streams.HdrDLQSeq, strconv.FormatUint(m.StreamSeq, 10))
+	dm.Header.Set(streams.HdrDLQError, textcut.Bytes(d.err.Error(), 4000))
+	dm.Header.Set(streams.HdrDLQAttempts, strconv.Itoa(m.Attempt))
+	dm.Header.Set(streams.HdrDLQStatus, d.status)
+	dm.Header.Set(streams.HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
 	_, err := q.js.PublishMsg(ctx, dm)
 	return err
 }

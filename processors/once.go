@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookstream/hookstream/projections/ledger"
 )
 
 // ErrAlreadyProcessed reports that the processed ledger already holds this
@@ -26,12 +28,11 @@ func Once(ctx context.Context, db Beginner, processor string, m *Message, fn fun
 // onceIn is Once's work inside tx itself (no transaction or savepoint of its
 // own): the caller undoes it if it fails.
 func onceIn(ctx context.Context, tx pgx.Tx, processor string, m *Message, fn func(tx pgx.Tx) error) error {
-	tag, err := tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq)
-		VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, processor, m.EventID, int64(m.StreamSeq))
+	fresh, err := ledger.MarkProcessed(ctx, tx, processor, m.EventID, int64(m.StreamSeq))
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !fresh {
 		return ErrAlreadyProcessed
 	}
 	return fn(tx)
@@ -44,8 +45,5 @@ type Beginner interface {
 
 // Processed reports whether the ledger holds (processor, eventID).
 func Processed(ctx context.Context, db *pgxpool.Pool, processor, eventID string) (bool, error) {
-	var ok bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed WHERE processor=$1 AND event_id=$2)`,
-		processor, eventID).Scan(&ok)
-	return ok, err
+	return ledger.Processed(ctx, db, processor, eventID)
 }

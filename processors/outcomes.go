@@ -2,34 +2,19 @@ package processors
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/hookstream/hookstream/internal/textcut"
+	"github.com/hookstream/hookstream/projections/audit"
 )
 
 // Outcome is one recorded attempt (table event_outcomes).
-type Outcome struct {
-	Processor string
-	EventID   string
-	WebhookID string
-	Workspace string
-	Subject   string
-	StreamSeq uint64
-	Status    string
-	Attempts  int
-	Duration  time.Duration
-	Received  time.Time
-	Error     string
-	Detail    json.RawMessage
-}
+type Outcome = audit.Outcome
 
 // OutcomeRecorder stores outcomes; a failure to record is logged, never
 // allowed to fail the message.
@@ -49,30 +34,8 @@ type PGOutcomes struct{ DB *pgxpool.Pool }
 
 // Record inserts one outcome row.
 func (p PGOutcomes) Record(ctx context.Context, o Outcome) error {
-	var recv *time.Time
-	if !o.Received.IsZero() {
-		recv = &o.Received
-	}
-	var detail any
-	if len(o.Detail) > 0 {
-		detail = o.Detail
-	}
-	_, err := p.DB.Exec(ctx, `INSERT INTO event_outcomes (processor, event_id, webhook_id, workspace_id,
-		subject, stream_seq, status, attempts, duration_ms, received_at, error, detail)
-		VALUES ($1,$2,NULLIF($3,''),NULLIF($4,''),$5,$6,$7,$8,$9,$10,NULLIF($11,''),$12)`,
-		o.Processor, o.EventID, o.WebhookID, o.Workspace, o.Subject, int64(o.StreamSeq), o.Status,
-		o.Attempts, float64(o.Duration.Microseconds())/1000, recv, textcut.PGText(o.Error, maxOutcomeError), detail)
-	return err
+	return audit.InsertOutcome(ctx, p.DB, o)
 }
-
-// maxOutcomeError bounds an outcome's error text (a remote service's
-// answer can be long).
-const maxOutcomeError = 2000
-
-// outcomeCols are event_outcomes' columns RecordBatch copies (id and at
-// take their defaults).
-var outcomeCols = []string{"processor", "event_id", "webhook_id", "workspace_id", "subject", "stream_seq",
-	"status", "attempts", "duration_ms", "received_at", "error", "detail"}
 
 // RecordBatch inserts the outcomes with one COPY. One row Postgres refuses
 // fails the whole COPY: the rows are then inserted one by one, so only a row
@@ -84,7 +47,7 @@ func (p PGOutcomes) RecordBatch(ctx context.Context, os []Outcome) error {
 // recordRows stores os and returns each one's error (nil when all are
 // stored).
 func (p PGOutcomes) recordRows(ctx context.Context, os []Outcome) []error {
-	err := p.copyRows(ctx, os)
+	err := audit.CopyOutcomes(ctx, p.DB, os)
 	var pgErr *pgconn.PgError
 	if err == nil {
 		return nil
@@ -104,34 +67,6 @@ func (p PGOutcomes) recordRows(ctx context.Context, os []Outcome) []error {
 		}
 	}
 	return errs
-}
-
-// copyRows inserts os with one COPY.
-func (p PGOutcomes) copyRows(ctx context.Context, os []Outcome) error {
-	rows := make([][]any, len(os))
-	for i, o := range os {
-		var recv any
-		if !o.Received.IsZero() {
-			recv = o.Received
-		}
-		var detail any
-		if len(o.Detail) > 0 {
-			detail = string(o.Detail)
-		}
-		rows[i] = []any{o.Processor, o.EventID, nullString(o.WebhookID), nullString(o.Workspace), o.Subject,
-			int64(o.StreamSeq), o.Status, o.Attempts, float64(o.Duration.Microseconds()) / 1000, recv,
-			nullString(textcut.PGText(o.Error, maxOutcomeError)), detail}
-	}
-	_, err := p.DB.CopyFrom(ctx, pgx.Identifier{"event_outcomes"}, outcomeCols, pgx.CopyFromRows(rows))
-	return err
-}
-
-// nullString is NULL for "" (NULLIF($n,”) in a statement).
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // GroupedOutcomes is PGOutcomes with group commit: concurrent Record calls

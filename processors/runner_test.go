@@ -265,26 +265,26 @@ func TestExhaustedRetriesDeadLetter(t *testing.T) {
 	}
 	dm := h.dlqMsg("dlq.poison")
 	wantHdr := map[string]string{
-		processors.HdrDLQSubject:   subjWebhook,
-		processors.HdrDLQStream:    streams.StreamIngest,
-		processors.HdrDLQSeq:       strconv.FormatUint(seq, 10),
-		processors.HdrDLQAttempts:  "3",
-		processors.HdrDLQEventID:   "evt-bad",
-		processors.HdrDLQProcessor: "poison",
-		processors.HdrDLQStatus:    processors.StatusDead,
-		streams.HdrMsgID:           "dlq:poison:INGEST:" + strconv.FormatUint(seq, 10),
-		streams.HdrWebhookID:       "wh_1",
-		"Hs-Custom":                "kept",
+		streams.HdrDLQSubject:   subjWebhook,
+		streams.HdrDLQStream:    streams.StreamIngest,
+		streams.HdrDLQSeq:       strconv.FormatUint(seq, 10),
+		streams.HdrDLQAttempts:  "3",
+		streams.HdrDLQEventID:   "evt-bad",
+		streams.HdrDLQProcessor: "poison",
+		streams.HdrDLQStatus:    processors.StatusDead,
+		streams.HdrMsgID:        "dlq:poison:INGEST:" + strconv.FormatUint(seq, 10),
+		streams.HdrWebhookID:    "wh_1",
+		"Hs-Custom":             "kept",
 	}
 	for k, v := range wantHdr {
 		if got := dm.Header.Get(k); got != v {
 			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
 		}
 	}
-	if e := dm.Header.Get(processors.HdrDLQError); !strings.Contains(e, "cannot digest") || !strings.Contains(e, "3 attempts") {
+	if e := dm.Header.Get(streams.HdrDLQError); !strings.Contains(e, "cannot digest") || !strings.Contains(e, "3 attempts") {
 		t.Errorf("DLQ error header = %q", e)
 	}
-	if _, err := time.Parse(time.RFC3339Nano, dm.Header.Get(processors.HdrDLQAt)); err != nil {
+	if _, err := time.Parse(time.RFC3339Nano, dm.Header.Get(streams.HdrDLQAt)); err != nil {
 		t.Errorf("DLQ at header: %v", err)
 	}
 	if string(dm.Data) != "poison" {
@@ -330,8 +330,8 @@ func TestErrorKinds(t *testing.T) {
 			})
 			h.publish(subjWebhook, "evt-"+tc.name, "body-"+tc.name)
 			dm := h.dlqMsg("dlq." + tc.name)
-			if dm.Header.Get(processors.HdrDLQStatus) != tc.status || dm.Header.Get(processors.HdrDLQAttempts) != "1" ||
-				!strings.Contains(dm.Header.Get(processors.HdrDLQError), tc.err.Error()) || string(dm.Data) != "body-"+tc.name {
+			if dm.Header.Get(streams.HdrDLQStatus) != tc.status || dm.Header.Get(streams.HdrDLQAttempts) != "1" ||
+				!strings.Contains(dm.Header.Get(streams.HdrDLQError), tc.err.Error()) || string(dm.Data) != "body-"+tc.name {
 				t.Errorf("dead letter headers %v body %q", dm.Header, dm.Data)
 			}
 			rows := h.waitOutcomes(tc.name, "evt-"+tc.name, tc.status+"/1")
@@ -401,7 +401,7 @@ func TestPanicDeadLetters(t *testing.T) {
 	seq := h.publish(subjWebhook, "evt-boom", "boom")
 	h.publish(subjWebhook, "evt-2", "{}")
 	dm := h.dlqMsg("dlq.panicky")
-	if dm.Header.Get(processors.HdrDLQSeq) != strconv.FormatUint(seq, 10) || !strings.Contains(dm.Header.Get(processors.HdrDLQError), "panic") {
+	if dm.Header.Get(streams.HdrDLQSeq) != strconv.FormatUint(seq, 10) || !strings.Contains(dm.Header.Get(streams.HdrDLQError), "panic") {
 		t.Errorf("dead letter headers %v", dm.Header)
 	}
 	h.waitOutcomes("panicky", "evt-boom", "dead/1")
@@ -757,7 +757,7 @@ func TestDeadLetterPublishFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	dm := h.dlqMsg("dlq.nodlq")
-	if dm.Header.Get(processors.HdrDLQEventID) != "evt-1" {
+	if dm.Header.Get(streams.HdrDLQEventID) != "evt-1" {
 		t.Errorf("dead letter %v", dm.Header)
 	}
 	h.waitSettled(streams.StreamIngest, "nodlq")

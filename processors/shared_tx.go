@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/internal/panics"
+	"github.com/hookstream/hookstream/projections/ledger"
 )
 
 // Batched turns a handler built on Store.Apply into a BatchFunc: the
@@ -79,7 +80,7 @@ type sharedTx struct {
 	tx         pgx.Tx
 	savepoints bool // each Apply in its own savepoint
 	failed     bool // an Apply without a savepoint failed: the run is void
-	emitted    []outboxRow
+	emitted    []ledger.Emitted
 	announce   []announcement
 	flush      map[string][]string // processor → ids applied before: outbox leftovers
 }
@@ -121,7 +122,7 @@ func sharedFrom(ctx context.Context) *sharedTx {
 	return st
 }
 
-func (st *sharedTx) add(processor string, m *Message, emitted []outboxRow, results [][]byte) {
+func (st *sharedTx) add(processor string, m *Message, emitted []ledger.Emitted, results [][]byte) {
 	st.emitted = append(st.emitted, emitted...)
 	for _, r := range results {
 		st.announce = append(st.announce, announcement{ResultSubject(SourceEventID(m), processor), r})

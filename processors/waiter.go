@@ -6,9 +6,10 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+
+	"github.com/hookstream/hookstream/projections/ledger"
 )
 
 // Waiter answers ?wait: it listens for the results of one source event from
@@ -108,20 +109,12 @@ func (p *Pending) loadStored(ctx context.Context, got map[string]json.RawMessage
 	if p.w.DB == nil {
 		return nil
 	}
-	rows, err := p.w.DB.Query(ctx, `SELECT processor, body FROM results WHERE event_id=$1`, p.eventID)
+	rs, err := ledger.Results(ctx, p.w.DB, p.eventID)
 	if err != nil {
 		return err
 	}
-	type r struct {
-		Proc string
-		Body []byte
-	}
-	rs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[r])
-	if err != nil {
-		return err
-	}
-	for _, x := range rs {
-		got[x.Proc] = x.Body
+	for proc, body := range rs {
+		got[proc] = body
 	}
 	return nil
 }

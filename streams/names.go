@@ -57,6 +57,21 @@ const (
 	HdrCausationID = "Hs-Causation-Id"
 )
 
+// Dead-letter headers: what a message in DLQ carries besides the original
+// message's own headers. Processors write them, operator tooling and the
+// notify processor read them.
+const (
+	HdrDLQEventID   = "Hs-Dlq-Event-Id"
+	HdrDLQProcessor = "Hs-Dlq-Processor"
+	HdrDLQSubject   = "Hs-Dlq-Subject"
+	HdrDLQStream    = "Hs-Dlq-Stream"
+	HdrDLQSeq       = "Hs-Dlq-Seq"
+	HdrDLQError     = "Hs-Dlq-Error"
+	HdrDLQAttempts  = "Hs-Dlq-Attempts"
+	HdrDLQStatus    = "Hs-Dlq-Status"
+	HdrDLQAt        = "Hs-Dlq-At" // RFC 3339 with nanoseconds
+)
+
 // Sources, the values of HdrSource.
 const (
 	SourceStripe     = "stripe"

@@ -10,6 +10,7 @@ import (
 	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections/pgtest"
+	"github.com/hookstream/hookstream/streams"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -59,7 +60,7 @@ func TestEnv(t *testing.T) {
 		t.Errorf("poison: %+v", os)
 	}
 	env.WaitIdle(10*time.Second, "INGEST", "echo")
-	if dl := env.Messages("DLQ", "dlq.echo"); len(dl) != 1 || dl[0].Header.Get(processors.HdrDLQEventID) != "poison" {
+	if dl := env.Messages("DLQ", "dlq.echo"); len(dl) != 1 || dl[0].Header.Get(streams.HdrDLQEventID) != "poison" {
 		t.Errorf("dlq: %+v", dl)
 	}
 

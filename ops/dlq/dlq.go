@@ -54,18 +54,18 @@ var ErrNotFound = ops.NotFound("no such dead letter")
 
 func entryFrom(seq uint64, subject string, h nats.Header, data []byte, at time.Time) *Entry {
 	e := &Entry{ID: seq, Data: data, At: at, Header: nats.Header{}}
-	e.Processor = h.Get(processors.HdrDLQProcessor)
+	e.Processor = h.Get(streams.HdrDLQProcessor)
 	if e.Processor == "" {
 		e.Processor = streams.SubjectTail(subject, "dlq")
 	}
-	e.EventID = h.Get(processors.HdrDLQEventID)
-	e.Subject = h.Get(processors.HdrDLQSubject)
-	e.Stream = h.Get(processors.HdrDLQStream)
-	e.StreamSeq, _ = strconv.ParseUint(h.Get(processors.HdrDLQSeq), 10, 64)
-	e.Attempts, _ = strconv.Atoi(h.Get(processors.HdrDLQAttempts))
-	e.Status = h.Get(processors.HdrDLQStatus)
-	e.Error = h.Get(processors.HdrDLQError)
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(processors.HdrDLQAt)); err == nil {
+	e.EventID = h.Get(streams.HdrDLQEventID)
+	e.Subject = h.Get(streams.HdrDLQSubject)
+	e.Stream = h.Get(streams.HdrDLQStream)
+	e.StreamSeq, _ = strconv.ParseUint(h.Get(streams.HdrDLQSeq), 10, 64)
+	e.Attempts, _ = strconv.Atoi(h.Get(streams.HdrDLQAttempts))
+	e.Status = h.Get(streams.HdrDLQStatus)
+	e.Error = h.Get(streams.HdrDLQError)
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(streams.HdrDLQAt)); err == nil {
 		e.At = t
 	}
 	e.Captured = h.Get(HdrDLQCaptured) != ""

@@ -20,7 +20,6 @@ import (
 
 	"github.com/hookstream/hookstream/ops"
 	"github.com/hookstream/hookstream/ops/audit"
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/streams"
 )
@@ -259,7 +258,7 @@ func dlqSeqs(ctx context.Context, js jetstream.JetStream, want map[string]bool) 
 			}
 			remaining = md.NumPending
 			h := m.Headers()
-			if want[h.Get(processors.HdrDLQEventID)] || want[h.Get(streams.HdrCausationID)] {
+			if want[h.Get(streams.HdrDLQEventID)] || want[h.Get(streams.HdrCausationID)] {
 				out = append(out, md.Sequence.Stream)
 			}
 		}

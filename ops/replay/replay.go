@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/ops/dlq"
+	"github.com/hookstream/hookstream/projections"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -631,7 +632,7 @@ func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Su
 				return fmt.Errorf("rebuild: %s: %w", q, err)
 			}
 		}
-		for _, t := range []string{"processed", "outbox", "results"} {
+		for _, t := range byProcessorTables() {
 			for _, l := range ledgers {
 				tag, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE processor = ANY($1) AND starts_with(event_id, $2)`, l.names, l.prefix)
 				if err != nil {
@@ -642,6 +643,18 @@ func (r *Replayer) clear(ctx context.Context, plan *Plan, cs []Consumer, sum *Su
 		}
 		return nil
 	})
+}
+
+// byProcessorTables are the tables the projection specs key by processor
+// (the runner's processed ledger, outbox and results): a rebuild deletes
+// the rebuilt processors' rows from them, found by their processor and
+// event_id columns.
+func byProcessorTables() []string {
+	var out []string
+	for _, s := range projections.Specs() {
+		out = append(out, s.ByProcessor...)
+	}
+	return out
 }
 
 // dlqNames are the dead-letter subjects' processor names of processors or

@@ -16,6 +16,7 @@ import (
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/processors/outbound"
 	crmdb "github.com/hookstream/hookstream/projections/crm"
+	"github.com/hookstream/hookstream/projections/ledger"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -165,8 +166,7 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 		}
 		// The processed ledger is the runner's; this call is recorded
 		// outside Apply because the CRM was called outside a transaction.
-		_, err = tx.Exec(ctx, `INSERT INTO processed (processor, event_id, stream_seq) VALUES ($1,$2,$3)
-			ON CONFLICT DO NOTHING`, Name, m.EventID, int64(m.StreamSeq))
+		_, err = ledger.MarkProcessed(ctx, tx, Name, m.EventID, int64(m.StreamSeq))
 		return err
 	})
 	if callErr != nil {

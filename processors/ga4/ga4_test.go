@@ -249,8 +249,8 @@ func dlqError(t *testing.T, env *pipelinetest.Env, eventID string) string {
 	var got string
 	env.Eventually(15*time.Second, func() error {
 		for _, m := range env.Messages(streams.StreamDLQ, streams.DLQSubject(ga4.Name)) {
-			if m.Header.Get(processors.HdrDLQEventID) == eventID {
-				got = m.Header.Get(processors.HdrDLQError)
+			if m.Header.Get(streams.HdrDLQEventID) == eventID {
+				got = m.Header.Get(streams.HdrDLQError)
 				return nil
 			}
 		}

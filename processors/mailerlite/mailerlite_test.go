@@ -299,8 +299,8 @@ func TestInvalidEmailDeadLettered(t *testing.T) {
 	var dlqErr string
 	fx.env.Eventually(10*time.Second, func() error {
 		for _, m := range fx.env.Messages(streams.StreamDLQ, streams.DLQSubject(mailerlite.Name)) {
-			if m.Header.Get(processors.HdrDLQEventID) == "contact:bad" {
-				dlqErr = m.Header.Get(processors.HdrDLQError)
+			if m.Header.Get(streams.HdrDLQEventID) == "contact:bad" {
+				dlqErr = m.Header.Get(streams.HdrDLQError)
 				return nil
 			}
 		}

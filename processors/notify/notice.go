@@ -293,11 +293,11 @@ func contactLines(c events.Contact, o events.Origin) []Line {
 // dlqNotice describes a dead letter.
 func dlqNotice(m *processors.Message) *Notice {
 	h := m.Header
-	proc := h.Get(processors.HdrDLQProcessor)
+	proc := h.Get(streams.HdrDLQProcessor)
 	if proc == "" {
 		proc = strings.TrimPrefix(m.Subject, "dlq.")
 	}
-	src := h.Get(processors.HdrDLQEventID)
+	src := h.Get(streams.HdrDLQEventID)
 	if c := h.Get(streams.HdrCausationID); c != "" {
 		src = c
 	}
@@ -306,12 +306,12 @@ func dlqNotice(m *processors.Message) *Notice {
 	}
 	n := &Notice{EventID: m.EventID, SourceEventID: src, Workspace: m.Workspace, Kind: KindDLQ,
 		WebhookID: m.WebhookID}
-	if t, err := time.Parse(time.RFC3339Nano, h.Get(processors.HdrDLQAt)); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, h.Get(streams.HdrDLQAt)); err == nil {
 		n.At = t
 	} else {
 		n.At = time.Now().UTC()
 	}
-	status := h.Get(processors.HdrDLQStatus)
+	status := h.Get(streams.HdrDLQStatus)
 	verb := "gave up on"
 	if status == processors.StatusRejected {
 		verb = "rejected"
@@ -323,12 +323,12 @@ func dlqNotice(m *processors.Message) *Notice {
 		}
 	}
 	add("Processor", proc)
-	add("Event", h.Get(processors.HdrDLQEventID))
+	add("Event", h.Get(streams.HdrDLQEventID))
 	add("Source event", src)
-	add("Subject", h.Get(processors.HdrDLQSubject))
+	add("Subject", h.Get(streams.HdrDLQSubject))
 	add("Status", status)
-	add("Attempts", h.Get(processors.HdrDLQAttempts))
-	add("Error", Scrub(h.Get(processors.HdrDLQError)))
+	add("Attempts", h.Get(streams.HdrDLQAttempts))
+	add("Error", Scrub(h.Get(streams.HdrDLQError)))
 	add("Dead letter", m.Subject+" #"+strconv.FormatUint(m.StreamSeq, 10))
 	if strings.HasPrefix(proc, deliveryPrefix) {
 		var failed Notice

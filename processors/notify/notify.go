@@ -374,7 +374,7 @@ func (d *delivery) handle(ctx context.Context, m *processors.Message) error {
 	// A dead letter handed back by `hookstream dlq retry` carries the
 	// Hs-Dlq-* headers: a dead notification then gets one more attempt, on
 	// its own (no batching).
-	redrive := m.Header.Get(processors.HdrDLQProcessor) != ""
+	redrive := m.Header.Get(streams.HdrDLQProcessor) != ""
 	switch {
 	case status == StatusSent:
 		return processors.ErrAlreadyProcessed

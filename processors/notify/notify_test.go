@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/testutil"
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
 	"github.com/hookstream/hookstream/processors/notify"
 	"github.com/hookstream/hookstream/streams"
@@ -343,13 +342,13 @@ func TestDeadLetterAndPaymentRules(t *testing.T) {
 	dm.Data = []byte(`{"email":"not-an-email"}`)
 	dm.Header.Set(streams.HdrMsgID, "dlq:contacts:INGEST:7")
 	dm.Header.Set(streams.HdrWorkspaceID, "default")
-	dm.Header.Set(processors.HdrDLQEventID, "wh:wh_test:9")
-	dm.Header.Set(processors.HdrDLQProcessor, "contacts")
-	dm.Header.Set(processors.HdrDLQSubject, "ingest.webhook.wh_test")
-	dm.Header.Set(processors.HdrDLQStatus, "rejected")
-	dm.Header.Set(processors.HdrDLQAttempts, "1")
-	dm.Header.Set(processors.HdrDLQError, "invalid contact data (email: invalid) for jane.doe@example.com")
-	dm.Header.Set(processors.HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
+	dm.Header.Set(streams.HdrDLQEventID, "wh:wh_test:9")
+	dm.Header.Set(streams.HdrDLQProcessor, "contacts")
+	dm.Header.Set(streams.HdrDLQSubject, "ingest.webhook.wh_test")
+	dm.Header.Set(streams.HdrDLQStatus, "rejected")
+	dm.Header.Set(streams.HdrDLQAttempts, "1")
+	dm.Header.Set(streams.HdrDLQError, "invalid contact data (email: invalid) for jane.doe@example.com")
+	dm.Header.Set(streams.HdrDLQAt, time.Now().UTC().Format(time.RFC3339Nano))
 	if _, err := e.js.PublishMsg(context.Background(), dm); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
-	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/projections"
 	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
@@ -199,7 +198,7 @@ func checkProjectedOnce(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool
 
 	if dead := readStream(t, js, streams.StreamDLQ, streams.DLQSubject("contacts")); len(dead) > 0 {
 		t.Errorf("%d messages dead-lettered by contacts; first error: %s", len(dead),
-			dead[0].Header.Get(processors.HdrDLQError))
+			dead[0].Header.Get(streams.HdrDLQError))
 	}
 }
 

@@ -154,10 +154,10 @@ func TestPoisonMessage(t *testing.T) {
 		t.Fatalf("%d dead letters for faultpanic, want 1", len(dead))
 	}
 	d := dead[0]
-	if got := d.Header.Get(processors.HdrDLQEventID); got != badID {
+	if got := d.Header.Get(streams.HdrDLQEventID); got != badID {
 		t.Errorf("dead letter for %q, want %q", got, badID)
 	}
-	if st, e := d.Header.Get(processors.HdrDLQStatus), d.Header.Get(processors.HdrDLQError); st != processors.StatusDead ||
+	if st, e := d.Header.Get(streams.HdrDLQStatus), d.Header.Get(streams.HdrDLQError); st != processors.StatusDead ||
 		!strings.Contains(e, "panic") || !strings.Contains(e, "interface conversion") {
 		t.Errorf("dead letter status %q error %q, want dead and the panic", st, e)
 	}
@@ -183,12 +183,12 @@ func TestPoisonMessage(t *testing.T) {
 
 	// The raw poison: rejected by the real contacts processor, nothing projected.
 	cdead := readStream(t, js, streams.StreamDLQ, streams.DLQSubject("contacts"))
-	if len(cdead) != 1 || cdead[0].Header.Get(processors.HdrDLQEventID) != rawID ||
-		cdead[0].Header.Get(processors.HdrDLQStatus) != processors.StatusRejected {
+	if len(cdead) != 1 || cdead[0].Header.Get(streams.HdrDLQEventID) != rawID ||
+		cdead[0].Header.Get(streams.HdrDLQStatus) != processors.StatusRejected {
 		var got []string
 		for _, m := range cdead {
-			got = append(got, m.Header.Get(processors.HdrDLQEventID)+" "+m.Header.Get(processors.HdrDLQStatus)+": "+
-				m.Header.Get(processors.HdrDLQError))
+			got = append(got, m.Header.Get(streams.HdrDLQEventID)+" "+m.Header.Get(streams.HdrDLQStatus)+": "+
+				m.Header.Get(streams.HdrDLQError))
 		}
 		t.Errorf("contacts dead letters %q, want only %s rejected", got, rawID)
 	}

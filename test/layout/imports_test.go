@@ -104,6 +104,8 @@ var rules = []rule{
 		why: "processors consume streams; they do not reach into ingest or operator tooling"},
 	{from: "ops", deny: []string{"gateway", "admin"},
 		why: "operator operations are used by the CLI and the admin API, not the other way round"},
+	{from: "admin", deny: []string{"processors"},
+		why: "the admin API serves operator operations over HTTP; it reads what the processors wrote, it does not run them"},
 }
 
 func TestImportRules(t *testing.T) {
