@@ -135,10 +135,8 @@ func (s *Store) Apply(ctx context.Context, processor string, m *Message, fn func
 		// The projection is committed; the redelivery publishes the rest.
 		return fmt.Errorf("publishing emitted events: %w", ferr)
 	}
-	if s.NC != nil {
-		for _, r := range results {
-			s.NC.Publish(ResultSubject(SourceEventID(m), processor), r)
-		}
+	for _, r := range results {
+		s.AnnounceResult(SourceEventID(m), processor, r)
 	}
 	return err
 }
@@ -201,6 +199,16 @@ func (s *Store) publishRows(ctx context.Context, rs []ledger.Emitted) error {
 		}
 	}
 	return nil
+}
+
+// AnnounceResult tells ?wait waiters (core NATS, ResultSubject) the answer
+// a processor stored for a source event. It is fire-and-forget by design: a
+// waiter that misses it reads the stored result (Waiter loads stored results
+// first), so a lost announcement costs latency, never the answer.
+func (s *Store) AnnounceResult(sourceEventID, processor string, body []byte) {
+	if s.NC != nil {
+		_ = s.NC.Publish(ResultSubject(sourceEventID, processor), body)
+	}
 }
 
 // ResultSubject is the core NATS subject a processor announces a source

@@ -117,9 +117,9 @@ func (s *Store) ApplyBatch(ctx context.Context, processor string, ms []*Message,
 				return fmt.Errorf("publishing emitted events: %w", err)
 			}
 		}
-		if s.NC != nil && t != nil {
+		if t != nil {
 			for _, m := range t.order {
-				s.NC.Publish(ResultSubject(SourceEventID(m), processor), t.results[m])
+				s.AnnounceResult(SourceEventID(m), processor, t.results[m])
 			}
 		}
 		return nil

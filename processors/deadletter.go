@@ -12,22 +12,6 @@ import (
 	"github.com/hookstream/hookstream/streams"
 )
 
-// Dead-letter headers, as streams names them.
-//
-// Deprecated: use the streams constants; these remain for callers not yet
-// moved.
-const (
-	HdrDLQEventID   = streams.HdrDLQEventID
-	HdrDLQProcessor = streams.HdrDLQProcessor
-	HdrDLQSubject   = streams.HdrDLQSubject
-	HdrDLQStream    = streams.HdrDLQStream
-	HdrDLQSeq       = streams.HdrDLQSeq
-	HdrDLQError     = streams.HdrDLQError
-	HdrDLQAttempts  = streams.HdrDLQAttempts
-	HdrDLQStatus    = streams.HdrDLQStatus
-	HdrDLQAt        = streams.HdrDLQAt
-)
-
 // dlq is where one processor's dead letters go.
 type dlq struct {
 	js        jetstream.JetStream

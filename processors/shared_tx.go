@@ -113,8 +113,8 @@ func (st *sharedTx) apply(ctx context.Context, processor string, m *Message, fn 
 }
 
 type announcement struct {
-	subject string
-	body    []byte
+	sourceEventID, processor string
+	body                     []byte
 }
 
 func sharedFrom(ctx context.Context) *sharedTx {
@@ -125,7 +125,7 @@ func sharedFrom(ctx context.Context) *sharedTx {
 func (st *sharedTx) add(processor string, m *Message, emitted []ledger.Emitted, results [][]byte) {
 	st.emitted = append(st.emitted, emitted...)
 	for _, r := range results {
-		st.announce = append(st.announce, announcement{ResultSubject(SourceEventID(m), processor), r})
+		st.announce = append(st.announce, announcement{SourceEventID(m), processor, r})
 	}
 }
 
@@ -145,10 +145,8 @@ func (st *sharedTx) finish(s *Store) FinishFunc {
 				return fmt.Errorf("publishing emitted events: %w", err)
 			}
 		}
-		if s.NC != nil {
-			for _, a := range st.announce {
-				s.NC.Publish(a.subject, a.body)
-			}
+		for _, a := range st.announce {
+			s.AnnounceResult(a.sourceEventID, a.processor, a.body)
 		}
 		return nil
 	}

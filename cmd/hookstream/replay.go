@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/ops/replay"
+	"github.com/hookstream/hookstream/projections/ledger"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -181,13 +183,15 @@ func printSummary(w io.Writer, sum *replay.Summary) {
 		fmt.Fprintf(w, "%s: %d events from sequence %d to %d\n", c.Consumer, c.Events, c.FromSeq, c.Target)
 	}
 	if len(sum.Cleared) > 0 {
+		// The runner's ledger first, then the projections' tables.
+		ledgerTables := ledger.Spec().ByProcessor
 		var parts []string
-		for _, t := range []string{"processed", "outbox", "results"} {
+		for _, t := range ledgerTables {
 			parts = append(parts, fmt.Sprintf("%s %d", t, sum.Cleared[t]))
 		}
 		tables := make([]string, 0, len(sum.Cleared))
 		for t := range sum.Cleared {
-			if t != "processed" && t != "outbox" && t != "results" {
+			if !slices.Contains(ledgerTables, t) {
 				tables = append(tables, t)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/processors/contacts"
 )
 
@@ -198,7 +199,7 @@ func TestFacebookGraphErrors(t *testing.T) {
 		t.Errorf("404 retried: %+v, %d calls", os, g.Hits("2000000000000001"))
 	}
 	dlq := env.Messages("DLQ", "dlq.contacts")
-	if len(dlq) != 1 || dlq[0].Header.Get(processors.HdrDLQEventID) != gone {
+	if len(dlq) != 1 || dlq[0].Header.Get(streams.HdrDLQEventID) != gone {
 		t.Errorf("dlq: %+v", dlq)
 	}
 	if n := env.Count(`SELECT count(*) FROM contacts`); n != 1 {

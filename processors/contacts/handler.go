@@ -11,6 +11,7 @@ import (
 	"github.com/hookstream/hookstream/processors"
 	"github.com/hookstream/hookstream/processors/events"
 	contactsdb "github.com/hookstream/hookstream/projections/contacts"
+	"github.com/hookstream/hookstream/projections/ledger"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -160,13 +161,16 @@ func (h *handler) reject(ctx context.Context, m *processors.Message, msg string,
 	}
 	res := Result{Success: false, Message: msg, WebhookID: m.WebhookID, EventID: m.EventID,
 		ProcessingTime: processingTime(h.cfg.Now(), m.Received, start), RequestID: m.Header.Get(streams.HdrRequestID), Errors: ferrs}
-	if b, err := jsonMarshal(res); err == nil {
-		h.store.DB.Exec(ctx, `INSERT INTO results (event_id, processor, body) VALUES ($1,$2,$3)
-			ON CONFLICT (event_id, processor) DO UPDATE SET body=EXCLUDED.body`, m.EventID, Name, b)
-		if h.store.NC != nil {
-			h.store.NC.Publish(processors.ResultSubject(m.EventID, Name), b)
-		}
+	b, err := jsonMarshal(res)
+	if err != nil {
+		return err
 	}
+	// The answer is stored before the dead letter, so ?wait reports the
+	// field errors; a failed write is retried with the delivery.
+	if err := ledger.PutResult(ctx, h.store.DB, m.EventID, Name, b); err != nil {
+		return err
+	}
+	h.store.AnnounceResult(m.EventID, Name, b)
 	m.SetOutcome("", map[string]any{"result": res})
 	var parts []string
 	for _, f := range ferrs {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
+	"github.com/hookstream/hookstream/streams"
 )
 
 // Input the gateway would refuse, published straight to INGEST: each event
@@ -70,7 +71,7 @@ func TestInvalidPayloadRejected(t *testing.T) {
 	}
 	byEvent := map[string]pipelinetest.Msg{}
 	for _, m := range dlq {
-		byEvent[m.Header.Get(processors.HdrDLQEventID)] = m
+		byEvent[m.Header.Get(streams.HdrDLQEventID)] = m
 	}
 	for _, c := range cases {
 		os := env.Outcomes("contacts", c.id)
@@ -82,9 +83,9 @@ func TestInvalidPayloadRejected(t *testing.T) {
 			t.Errorf("%s: not dead-lettered", c.id)
 			continue
 		}
-		if string(m.Data) != c.body || m.Header.Get(processors.HdrDLQStatus) != "rejected" ||
-			m.Header.Get(processors.HdrDLQAttempts) != "1" || m.Header.Get(processors.HdrDLQSubject) != "ingest.webhook.wh_invalid" ||
-			m.Header.Get(processors.HdrDLQError) == "" {
+		if string(m.Data) != c.body || m.Header.Get(streams.HdrDLQStatus) != "rejected" ||
+			m.Header.Get(streams.HdrDLQAttempts) != "1" || m.Header.Get(streams.HdrDLQSubject) != "ingest.webhook.wh_invalid" ||
+			m.Header.Get(streams.HdrDLQError) == "" {
 			t.Errorf("%s: dead letter %v %q", c.id, m.Header, m.Data)
 		}
 		var r answer
