@@ -392,7 +392,7 @@ func TestPanicDeadLetters(t *testing.T) {
 		Handler: func(ctx context.Context, m *processors.Message) error {
 			if string(m.Data) == "boom" {
 				var nilMap map[string]int
-				nilMap["x"]++ // a real runtime panic
+				nilMap["x"]++ //nolint:staticcheck // a real runtime panic
 			}
 			return nil
 		},

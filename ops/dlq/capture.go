@@ -79,13 +79,13 @@ func (c *Capture) Run(ctx context.Context) error {
 		return fmt.Errorf("dlq: subscribe to advisories: %w", err)
 	}
 	if err := c.NC.Flush(); err != nil {
-		sub.Unsubscribe()
+		_ = sub.Unsubscribe() // the connection is failing already
 		return fmt.Errorf("dlq: subscribe to advisories: %w", err)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			sub.Unsubscribe()
+			_ = sub.Unsubscribe() // shutting down: the connection drains next
 			for {
 				select {
 				case m := <-ch:
@@ -199,10 +199,13 @@ func (c *Capture) Capture(ctx context.Context, a Advisory) error {
 	c.logger().Warn("dead-lettered from a max-deliveries advisory", "processor", proc, "event_id", eventID,
 		"stream", a.Stream, "seq", a.StreamSeq, "dlq_id", ack.Sequence)
 	if c.Outcomes != nil {
-		c.Outcomes.Record(ctx, processors.Outcome{Processor: proc, EventID: eventID,
+		// The dead letter is stored; a lost audit row is logged, not retried.
+		if err := c.Outcomes.Record(ctx, processors.Outcome{Processor: proc, EventID: eventID,
 			WebhookID: orig.Header.Get(streams.HdrWebhookID), Workspace: orig.Header.Get(streams.HdrWorkspaceID),
 			Subject: orig.Subject, StreamSeq: a.StreamSeq, Status: processors.StatusDead, Attempts: int(a.Deliveries),
-			Error: errText})
+			Error: errText}); err != nil {
+			c.logger().Warn("recording the captured dead letter's outcome failed", "processor", proc, "seq", a.StreamSeq, "err", err)
+		}
 	}
 	return nil
 }

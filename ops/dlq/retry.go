@@ -28,6 +28,9 @@ type RetryResult struct {
 	Result     string  `json:"result"`
 	Error      string  `json:"error,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
+	// OutcomeError says the retry's audit row could not be written (the
+	// retry itself happened as Result says).
+	OutcomeError string `json:"outcome_error,omitempty"`
 }
 
 // Retrier re-handles dead letters through the processor's own handler, in
@@ -95,7 +98,9 @@ func (r *Retrier) Retry(ctx context.Context, e *Entry, p processors.Processor) R
 	}
 	if r.Outcomes != nil {
 		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r.Outcomes.Record(rctx, o)
+		if err := r.Outcomes.Record(rctx, o); err != nil {
+			res.OutcomeError = err.Error() // the retry happened; its audit row did not
+		}
 		rcancel()
 	}
 	return res

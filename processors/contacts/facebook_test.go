@@ -12,8 +12,8 @@ import (
 
 	"github.com/hookstream/hookstream/internal/pipelinetest"
 	"github.com/hookstream/hookstream/processors"
-	"github.com/hookstream/hookstream/streams"
 	"github.com/hookstream/hookstream/processors/contacts"
+	"github.com/hookstream/hookstream/streams"
 )
 
 const pageToken = "page-token-123"

@@ -162,7 +162,7 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 			return err
 		}
 		if callErr != nil {
-			return nil
+			return nil //nolint:nilerr // the failed call is recorded; callErr is returned below
 		}
 		// The processed ledger is the runner's; this call is recorded
 		// outside Apply because the CRM was called outside a transaction.
@@ -171,7 +171,7 @@ func (c *CRM) sync(ctx context.Context, m *processors.Message, cl call) error {
 	})
 	if callErr != nil {
 		if err != nil {
-			return fmt.Errorf("%w (and recording the failure: %v)", callErr, err)
+			return fmt.Errorf("%w (and recording the failure: %w)", callErr, err)
 		}
 		return callErr
 	}
