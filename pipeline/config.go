@@ -50,7 +50,11 @@ type Config struct {
 
 	// HTTPAddr is the gateway's listen address.
 	HTTPAddr string
-	HTTP     gateway.Config
+	// MetricsAddr, for a process without the gateway, is the listen address
+	// of a small HTTP server with /metrics and /healthz (the gateway serves
+	// both itself); empty: none.
+	MetricsAddr string
+	HTTP        gateway.Config
 	// WaitPrimary and WaitFollowUps name the processors whose results ?wait
 	// merges; an empty WaitPrimary turns ?wait off.
 	WaitPrimary   string

@@ -226,6 +226,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		g.Go(func() error { p.Cache.Listen(gctx, p.DB); return nil })
 		g.Go(func() error { return p.serve(gctx, ln) })
 	}
+	if p.Gateway == nil && p.Config.MetricsAddr != "" {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", p.Config.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return p.serveMetrics(gctx, ln) })
+	}
 	if len(p.Processors) > 0 {
 		g.Go(func() error { return p.RunProcessors(gctx) })
 	}

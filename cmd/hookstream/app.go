@@ -32,6 +32,7 @@ type settings struct {
 	logLevel     string
 
 	httpAddr    string
+	metricsAddr string
 	workspace   string
 	bodyLimit   int64
 	corsOrigins string
@@ -77,7 +78,7 @@ func (s *settings) pipelineConfig(getenv func(string) string, withGateway, withP
 		c.Streams.Replicas, c.Streams.Duplicates, c.Streams.IngestMaxAge = s.replicas, s.dedup, s.ingestMaxAge
 	}
 	c.Log = pipeline.LogConfig{Format: s.logFormat, Level: s.logLevel}
-	c.HTTPAddr = s.httpAddr
+	c.HTTPAddr, c.MetricsAddr = s.httpAddr, s.metricsAddr
 	if s.workspace != "" {
 		c.HTTP.Workspace, c.Payments.Workspace = s.workspace, s.workspace
 	}

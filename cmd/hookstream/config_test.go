@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -163,5 +164,56 @@ func TestBreakerSettings(t *testing.T) {
 			t.Errorf("breakers not applied: ga4 %d/%v mailerlite %d/%v crm %d", cfg.GA4.BreakerThreshold, cfg.GA4.BreakerCooldown,
 				cfg.MailerLite.BreakerThreshold, cfg.MailerLite.BreakerCooldown, cfg.CRM.BreakerThreshold)
 		}
+	}
+}
+
+// TestProcess_MetricsAddr: `process --metrics-addr` serves the processors'
+// series (which only that process registers) and /healthz, so Prometheus
+// can scrape a copy that has no gateway.
+func TestProcess_MetricsAddr(t *testing.T) {
+	ns := streamstest.RunServer(t)
+	dbURL := pgtest.URL(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	var perr bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"process", "--only", "boards", "--nats-url", ns.ClientURL(), "--database-url", dbURL,
+			"--metrics-addr", addr}, &bytes.Buffer{}, &perr)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, err = b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String(), err
+	}
+	testutil.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case c := <-done:
+			done <- c
+			t.Fatalf("process exited %d: %s", c, perr.String())
+		default:
+		}
+		code, body, err := get("/metrics")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK || !strings.Contains(body, "hookstream_consumer_pending") {
+			return fmt.Errorf("/metrics: %d without hookstream_consumer_pending yet", code)
+		}
+		return nil
+	})
+	if code, body, err := get("/healthz"); err != nil || code != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		t.Errorf("/healthz: %d %q %v", code, body, err)
 	}
 }

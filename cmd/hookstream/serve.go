@@ -38,6 +38,9 @@ func roleFlags(r role, s *settings, stderr io.Writer) *flag.FlagSet {
 	if r.processors {
 		fs.StringVar(&s.only, "only", "", "run only these processors (comma-separated); default all")
 	}
+	if r.processors && !r.gateway {
+		fs.StringVar(&s.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz on this address (e.g. 127.0.0.1:9100); the gateway serves them itself")
+	}
 	flagUsage := fs.Usage
 	fs.Usage = func() {
 		flagUsage()

@@ -149,6 +149,15 @@ func readConfig[T any](t *testing.T, c compose, service, flag string) T {
 	return v
 }
 
+// metricsListener is where the service serves /metrics: the gateway's
+// --http-addr, or a process copy's --metrics-addr.
+func (s service) metricsListener() string {
+	if a := s.flag("--http-addr"); a != "" {
+		return a
+	}
+	return s.flag("--metrics-addr")
+}
+
 func TestPrometheusScrapesEveryHookstreamListener(t *testing.T) {
 	c := readCompose(t)
 	p := readConfig[prometheusConfig](t, c, "prometheus", "--config.file")
@@ -170,19 +179,24 @@ func TestPrometheusScrapesEveryHookstreamListener(t *testing.T) {
 					t.Errorf("job %s: target %q is not a Hookstream service", sc.JobName, target)
 					continue
 				}
-				_, listen, err := net.SplitHostPort(s.flag("--http-addr"))
+				_, listen, err := net.SplitHostPort(s.metricsListener())
 				if err != nil || listen != port {
-					t.Errorf("job %s: target %q, but %s listens on --http-addr %q", sc.JobName, target, host, s.flag("--http-addr"))
+					t.Errorf("job %s: target %q, but %s serves /metrics on %q", sc.JobName, target, host, s.metricsListener())
 				}
 				scraped[host] = true
 			}
 		}
 	}
-	// Only services that serve HTTP expose /metrics; `process` opens no
-	// listener.
+	// Every Hookstream service serves /metrics: a gateway on --http-addr,
+	// a `process` copy on --metrics-addr; each must be scraped.
 	for name, s := range c.Services {
-		if s.hookstream() && s.flag("--http-addr") != "" && !scraped[name] {
-			t.Errorf("service %s serves HTTP on %s but Prometheus does not scrape it", name, s.flag("--http-addr"))
+		if !s.hookstream() {
+			continue
+		}
+		if s.metricsListener() == "" {
+			t.Errorf("service %s serves no /metrics (a process copy needs --metrics-addr)", name)
+		} else if !scraped[name] {
+			t.Errorf("service %s serves /metrics on %s but Prometheus does not scrape it", name, s.metricsListener())
 		}
 	}
 	if len(scraped) == 0 {
