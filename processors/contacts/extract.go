@@ -2,16 +2,15 @@ package contacts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookstream/hookstream/lead"
 	"github.com/hookstream/hookstream/processors"
+	webhooksdb "github.com/hookstream/hookstream/projections/webhooks"
 	"github.com/hookstream/hookstream/streams"
 )
 
@@ -116,9 +115,8 @@ func (c *mappingCache) get(ctx context.Context, webhookID string) (lead.Mapping,
 	if ok && c.now().Sub(e.at) < 30*time.Second {
 		return e.mapping, nil
 	}
-	var m map[string]string
-	err := c.db.QueryRow(ctx, `SELECT field_mapping FROM webhooks WHERE id=$1`, webhookID).Scan(&m)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	m, err := webhooksdb.FieldMapping(ctx, c.db, webhookID)
+	if err != nil {
 		return nil, fmt.Errorf("loading mapping of %s: %w", webhookID, err)
 	}
 	c.mu.Lock()

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookstream/hookstream/projections/dbtx"
 )
 
 // ErrNotFound is returned when a row does not exist.
@@ -104,6 +106,17 @@ func (s *Webhooks) Create(ctx context.Context, w *Webhook) (*Webhook, error) {
 		VALUES ($1,$2,$3,true,$4,$5,$6,$7,$8,$9) RETURNING `+webhookCols,
 		w.ID, w.WorkspaceID, w.Name, w.AuthScheme, secrets, w.AuthHeader, w.AuthEncoding, mapping, w.RateLimit)
 	return scanWebhook(row)
+}
+
+// FieldMapping is the webhook's field mapping (nil: the default names, or
+// no such webhook). The contacts processor reads only this, on its hot path.
+func FieldMapping(ctx context.Context, db dbtx.DB, id string) (map[string]string, error) {
+	var m map[string]string
+	err := db.QueryRow(ctx, `SELECT field_mapping FROM webhooks WHERE id=$1`, id).Scan(&m)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return m, err
 }
 
 // Get returns one webhook, active or not.
