@@ -73,8 +73,8 @@ func lead(now time.Time) events.Lead {
 }
 
 // payment is an events.payment.* body as the payments processor emits it
-// (from ../shared/fixtures/stripe/payment_intent.succeeded.json: Stripe's
-// created lies a year back).
+// for a real-shaped payment_intent.succeeded whose Stripe created time lies
+// a year back.
 func payment(now time.Time, txn string) events.Payment {
 	return events.Payment{
 		Origin:        events.Origin{SourceEventID: "stripe:evt_" + txn, Source: "stripe", ReceivedAt: now},
